@@ -1,0 +1,49 @@
+# siamsql — a SQLite extension that stores and runs Siamese BERT models.
+#
+#   make            build siamsql.so
+#   make test       build and run the whole test suite
+#   make sanitize   run the suite under ASan + UBSan
+#   make demo       import the shipped model and find near-duplicate passages
+
+CC      ?= cc
+PKGS    := sqlite3 libcjson libzstd libutf8proc openblas
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wformat=2 -Wshadow \
+           -fvisibility=hidden $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs libcjson libzstd libutf8proc openblas) -lm -lpthread
+
+MODEL_SRC := $(wildcard model/*.c)
+EXT_SRC   := $(wildcard ext/*.c)
+MODEL_OBJ := $(MODEL_SRC:.c=.o)
+EXT_OBJ   := $(EXT_SRC:.c=.o)
+HEADERS   := $(wildcard model/*.h ext/*.h)
+
+# C unit tests: tests/test_*.c link model/ only; tests/sql_*.c link SQLite too.
+UNIT_TESTS := $(patsubst %.c,%,$(wildcard tests/test_*.c))
+SQL_TESTS  := $(patsubst %.c,%,$(wildcard tests/sql_*.c))
+
+all: siamsql.so
+
+siamsql.so: $(MODEL_OBJ) $(EXT_OBJ)
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+%.o: %.c $(HEADERS)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+tests/test_%: tests/test_%.c $(MODEL_OBJ) tests/testutil.h
+	$(CC) $(CFLAGS) -Imodel -o $@ $< $(MODEL_OBJ) $(LDFLAGS) $(LDLIBS)
+
+tests/sql_%: tests/sql_%.c tests/testutil.h siamsql.so
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -lsqlite3 $(LDLIBS)
+
+test: siamsql.so $(UNIT_TESTS) $(SQL_TESTS)
+	@bash tests/run.sh $(UNIT_TESTS) $(SQL_TESTS)
+
+sanitize:
+	$(MAKE) clean
+	$(MAKE) test CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+
+clean:
+	rm -f siamsql.so model/*.o ext/*.o $(UNIT_TESTS) $(SQL_TESTS)
+
+.PHONY: all test sanitize clean

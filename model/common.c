@@ -1,0 +1,59 @@
+/*
+** common.c — error messages, the one allocation path, overflow-checked sizes.
+*/
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int siam_errf(char *err, const char *fmt, ...) {
+  if (err) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, SIAM_ERRMAX, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+/* Fault injection for the memory-fault tests: when siam_fail_countdown is
+** positive, the allocation that brings it to zero fails. */
+long siam_fail_countdown = 0;
+
+static int alloc_should_fail(void) {
+  if (siam_fail_countdown <= 0) return 0;
+  return --siam_fail_countdown == 0;
+}
+
+void *siam_malloc(size_t n) {
+  if (alloc_should_fail()) return NULL;
+  return malloc(n ? n : 1);
+}
+
+void *siam_calloc(size_t count, size_t size) {
+  if (alloc_should_fail()) return NULL;
+  return calloc(count ? count : 1, size ? size : 1);
+}
+
+void *siam_realloc(void *p, size_t n) {
+  if (alloc_should_fail()) return NULL;
+  return realloc(p, n ? n : 1);
+}
+
+void siam_free(void *p) { free(p); }
+
+char *siam_strndup(const char *s, size_t n) {
+  char *d = siam_malloc(n + 1);
+  if (!d) return NULL;
+  memcpy(d, s, n);
+  d[n] = 0;
+  return d;
+}
+
+int siam_mul_size(size_t a, size_t b, size_t *out) {
+  if (a != 0 && b > SIZE_MAX / a) return -1;
+  *out = a * b;
+  return 0;
+}

@@ -1,0 +1,125 @@
+/*
+** config.h — the model's architecture as stored in siam_model.config.
+**
+** The config is one JSON document (format "siamsql/1") that fully determines
+** the architecture, the tokenizer and the tensors the model must have:
+**
+**   {"format":"siamsql/1",
+**    "encoder":{"type":"bert","vocab_size":30522,"hidden_size":384,
+**               "num_layers":6,"num_heads":12,"intermediate_size":1536,
+**               "max_position_embeddings":512,"type_vocab_size":2,
+**               "activation":"gelu","layer_norm_eps":1e-12,"pooler":false},
+**    "tokenizer":{"lowercase":true,"strip_accents":true,
+**                 "tokenize_chinese_chars":true,"max_seq_length":128,
+**                 "unk_token":"[UNK]","cls_token":"[CLS]","sep_token":"[SEP]",
+**                 "pad_token":"[PAD]","mask_token":"[MASK]",
+**                 "extra_special_tokens":[]},
+**    "pooling":["mean"],
+**    "head":[{"in":384,"out":256,"bias":true,"activation":"tanh"}],
+**    "normalize":true}
+**
+** Pooling modes are concatenated in sentence-transformers' order
+** (cls, max, mean, mean_sqrt_len) whatever order the JSON lists them in.
+*/
+#ifndef SIAM_CONFIG_H
+#define SIAM_CONFIG_H
+
+#include "common.h"
+
+#define SIAM_FORMAT "siamsql/1"
+#define SIAM_MAX_HEAD 16       /* dense layers in the projection head */
+#define SIAM_MAX_SPECIAL 32    /* special tokens kept whole in text */
+#define SIAM_MAX_NAME 64       /* bytes of a special token, with NUL */
+
+typedef enum {
+  SIAM_ACT_IDENTITY = 0,
+  SIAM_ACT_RELU,
+  SIAM_ACT_TANH,
+  SIAM_ACT_SIGMOID,
+  SIAM_ACT_GELU,      /* exact: 0.5x(1+erf(x/sqrt2)) */
+  SIAM_ACT_GELU_NEW   /* tanh approximation (HF "gelu_new") */
+} SiamActivation;
+
+/* Bit flags; several may be set, output order is fixed (see above). */
+enum {
+  SIAM_POOL_CLS = 1,
+  SIAM_POOL_MAX = 2,
+  SIAM_POOL_MEAN = 4,
+  SIAM_POOL_MEAN_SQRT_LEN = 8
+};
+
+typedef struct {
+  int vocab_size;
+  int hidden_size;
+  int num_layers;
+  int num_heads;
+  int intermediate_size;
+  int max_position_embeddings;
+  int type_vocab_size;
+  SiamActivation activation;  /* gelu, gelu_new or relu */
+  double layer_norm_eps;
+  int pooler;                 /* 1: pooler.dense.* tensors stored (unused by the forward pass) */
+} SiamEncoderConfig;
+
+typedef struct {
+  int lowercase;
+  int strip_accents;
+  int tokenize_chinese_chars;
+  int max_seq_length;         /* includes [CLS] and [SEP] */
+  char unk_token[SIAM_MAX_NAME];
+  char cls_token[SIAM_MAX_NAME];
+  char sep_token[SIAM_MAX_NAME];
+  char pad_token[SIAM_MAX_NAME];
+  char mask_token[SIAM_MAX_NAME];
+  int n_extra_special;
+  char extra_special[SIAM_MAX_SPECIAL][SIAM_MAX_NAME];
+} SiamTokenizerConfig;
+
+typedef struct {
+  int in_features;
+  int out_features;
+  int bias;
+  SiamActivation activation;  /* identity, relu, tanh, sigmoid, gelu */
+} SiamDenseConfig;
+
+typedef struct {
+  SiamEncoderConfig encoder;
+  SiamTokenizerConfig tokenizer;
+  int pooling;                /* SIAM_POOL_* flags, at least one */
+  int n_head;
+  SiamDenseConfig head[SIAM_MAX_HEAD];
+  int normalize;
+} SiamConfig;
+
+/* One tensor the config requires: its stored name and shape. */
+typedef struct {
+  char name[96];
+  int ndim;                   /* 1 or 2 */
+  int64_t shape[2];           /* torch layout: Linear weight is [out, in] */
+} SiamTensorSpec;
+
+/* Parses and validates a config document. */
+int siam_config_parse(SiamConfig *cfg, const char *json, size_t len, char err[SIAM_ERRMAX]);
+
+/* Checks sizes, ranges and consistency (heads divide hidden, head layers chain). */
+int siam_config_validate(const SiamConfig *cfg, char err[SIAM_ERRMAX]);
+
+/* Canonical JSON text (fixed key order, no whitespace): the same model always
+** gives the same string.  Caller frees with siam_free.  NULL on OOM. */
+char *siam_config_to_json(const SiamConfig *cfg);
+
+/* Width of the pooled vector: hidden_size times the number of pooling modes. */
+int siam_config_pooled_dim(const SiamConfig *cfg);
+
+/* Width of the final embedding (the last head layer's out, else pooled dim). */
+int siam_config_output_dim(const SiamConfig *cfg);
+
+/* Every tensor the model must have, in a fixed order.  *specs is allocated
+** with siam_malloc; returns the count, or -1 (err set) on failure. */
+int siam_config_tensors(const SiamConfig *cfg, SiamTensorSpec **specs, char err[SIAM_ERRMAX]);
+
+const char *siam_activation_name(SiamActivation a);
+/* Returns 0 and sets *a, or -1 if the name is unknown. */
+int siam_activation_parse(const char *name, SiamActivation *a);
+
+#endif
