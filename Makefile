@@ -1,5 +1,6 @@
 # siamsql — a SQLite extension that stores and runs Siamese BERT models.
 #
+#   make deps       install the Debian packages it needs (apt-get)
 #   make            build siamsql.so
 #   make test       build and run the whole test suite
 #   make sanitize   run the suite under ASan + UBSan
@@ -43,7 +44,16 @@ sanitize:
 	$(MAKE) clean
 	$(MAKE) test CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
+deps:
+	bash scripts/install-deps
+
 clean:
 	rm -f siamsql.so model/*.o ext/*.o $(UNIT_TESTS) $(SQL_TESTS)
 
-.PHONY: all test sanitize clean
+.PHONY: all deps test sanitize clean
+
+# The schema is compiled in from sql/schema.sql.
+ext/schema_sql.h: sql/schema.sql
+	awk 'BEGIN{print "#define SIAM_SCHEMA_SQL \\"} {gsub(/\\/,"\\\\"); gsub(/"/,"\\\""); print "  \"" $$0 "\\n\" \\"} END{print "  \"\""}' $< > $@
+
+ext/store.o: ext/schema_sql.h

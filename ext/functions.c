@@ -1,0 +1,458 @@
+/*
+** functions.c — the SQL face of siamsql.
+**
+**   SELECT siam_import('mini', '/path/to/sentence-transformers-dir');
+**   SELECT siam_embed('mini', 'a sentence');              -- float32 LE blob
+**   SELECT siam_similarity('mini', 'one text', 'another'); -- cosine
+**   SELECT siam_similarity(a.emb, b.emb) FROM ...;         -- of stored vectors
+**   SELECT siam_tokenize('mini', 'text'), siam_dim('mini');
+**   SELECT siam_export('mini', '/tmp/out');
+**
+** Every error names the function: "siam_embed: no model named 'x'".  The
+** model argument's reference is kept with sqlite3_set_auxdata, so a statement
+** that names a constant model looks it up once, not once per row.
+*/
+#include "functions.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cache.h"
+#include "store.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "siamsql writes float32 blobs in host order and assumes a little-endian host"
+#endif
+
+
+static void fail(sqlite3_context *ctx, const char *fn, const char *fmt, ...) {
+  char msg[SIAM_ERRMAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  char *full = sqlite3_mprintf("%s: %s", fn, msg);
+  if (full) {
+    sqlite3_result_error(ctx, full, -1);
+    sqlite3_free(full);
+  } else {
+    sqlite3_result_error_nomem(ctx);
+  }
+}
+
+static const char *type_name(int t) {
+  switch (t) {
+    case SQLITE_INTEGER: return "INTEGER";
+    case SQLITE_FLOAT: return "REAL";
+    case SQLITE_TEXT: return "TEXT";
+    case SQLITE_BLOB: return "BLOB";
+    default: return "NULL";
+  }
+}
+
+/* Argument i must be TEXT; returns it or NULL after reporting. */
+static const char *text_arg(sqlite3_context *ctx, const char *fn, sqlite3_value **argv, int i,
+                            const char *what) {
+  if (sqlite3_value_type(argv[i]) != SQLITE_TEXT) {
+    fail(ctx, fn, "%s must be TEXT, got %s", what, type_name(sqlite3_value_type(argv[i])));
+    return NULL;
+  }
+  return (const char *)sqlite3_value_text(argv[i]);
+}
+
+/* The model named by argv[i], through the statement's auxdata when it has
+** one; the caller passes it to keep_model() once done with it. */
+static CachedModel *model_arg(sqlite3_context *ctx, const char *fn, sqlite3_value **argv, int i) {
+  CachedModel *cm = sqlite3_get_auxdata(ctx, i);
+  if (cm) return cm;
+  const char *name = text_arg(ctx, fn, argv, i, "model name");
+  if (!name) return NULL;
+  char err[SIAM_ERRMAX];
+  int rc = cache_get(sqlite3_user_data(ctx), sqlite3_context_db_handle(ctx), name, &cm, err);
+  if (rc == 1) fail(ctx, fn, "no model named '%s'", name);
+  if (rc == -1) fail(ctx, fn, "%s", err);
+  return rc == 0 ? cm : NULL;
+}
+
+/* Hands the reference to the statement (SQLite may release it at once). */
+static void keep_model(sqlite3_context *ctx, int i, CachedModel *cm) {
+  if (sqlite3_get_auxdata(ctx, i) == cm) return;
+  sqlite3_set_auxdata(ctx, i, cm, cached_model_release);
+}
+
+/* The text to encode: TEXT, or a BLOB taken as raw bytes (may hold NULs). */
+static int text_input(sqlite3_context *ctx, const char *fn, sqlite3_value *v, const char **p, size_t *n) {
+  int t = sqlite3_value_type(v);
+  if (t == SQLITE_BLOB) {
+    *p = sqlite3_value_blob(v);
+    *n = (size_t)sqlite3_value_bytes(v);
+    if (!*p) *p = "";
+    return 0;
+  }
+  if (t != SQLITE_TEXT) {
+    fail(ctx, fn, "text must be TEXT or BLOB, got %s", type_name(t));
+    return -1;
+  }
+  *p = (const char *)sqlite3_value_text(v);
+  *n = (size_t)sqlite3_value_bytes(v);
+  return *p ? 0 : -1;
+}
+
+static float *embed_new(sqlite3_context *ctx, const char *fn, SiamModel *m, const char *text, size_t n) {
+  float *out = sqlite3_malloc64((sqlite3_uint64)siam_model_dim(m) * sizeof(float));
+  if (!out || siam_model_embed(m, text, n, out)) {
+    sqlite3_free(out);
+    fail(ctx, fn, "out of memory");
+    return NULL;
+  }
+  return out;
+}
+
+/* ---- siam_embed(model, text) -------------------------------------------- */
+
+void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const char *fn = "siam_embed";
+  CachedModel *cm = model_arg(ctx, fn, argv, 0);
+  if (!cm) return;
+  const char *text;
+  size_t n;
+  if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+    sqlite3_result_null(ctx);
+  } else if (text_input(ctx, fn, argv[1], &text, &n) == 0) {
+    SiamModel *m = cached_model(cm);
+    float *v = embed_new(ctx, fn, m, text, n);
+    if (v) sqlite3_result_blob64(ctx, v, (sqlite3_uint64)siam_model_dim(m) * sizeof(float), sqlite3_free);
+  }
+  keep_model(ctx, 0, cm);
+}
+
+/* ---- siam_similarity ----------------------------------------------------- */
+
+static double cosine(const float *a, const float *b, size_t n) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < n; i++) {
+    dot += (double)a[i] * b[i];
+    na += (double)a[i] * a[i];
+    nb += (double)b[i] * b[i];
+  }
+  if (na == 0 || nb == 0) return 0;
+  return dot / (sqrt(na) * sqrt(nb));
+}
+
+/* siam_similarity(blob_a, blob_b): cosine of two stored float32 vectors. */
+static void similarity_of_vectors(sqlite3_context *ctx, sqlite3_value **argv) {
+  const char *fn = "siam_similarity";
+  for (int i = 0; i < 2; i++) {
+    int t = sqlite3_value_type(argv[i]);
+    if (t == SQLITE_NULL) {
+      sqlite3_result_null(ctx);
+      return;
+    }
+    if (t != SQLITE_BLOB) {
+      fail(ctx, fn, "with 2 arguments, both must be float32 BLOBs (argument %d is %s)", i + 1, type_name(t));
+      return;
+    }
+  }
+  int na = sqlite3_value_bytes(argv[0]), nb = sqlite3_value_bytes(argv[1]);
+  if (na != nb)
+    fail(ctx, fn, "vectors differ in dimension (%d and %d floats)", na / 4, nb / 4);
+  else if (na == 0 || na % 4)
+    fail(ctx, fn, "a float32 vector blob must be a non-zero multiple of 4 bytes, got %d", na);
+  else
+    sqlite3_result_double(ctx, cosine(sqlite3_value_blob(argv[0]), sqlite3_value_blob(argv[1]), (size_t)na / 4));
+}
+
+void fn_similarity(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  if (argc == 2) {
+    similarity_of_vectors(ctx, argv);
+    return;
+  }
+  const char *fn = "siam_similarity";
+  CachedModel *cm = model_arg(ctx, fn, argv, 0);
+  if (!cm) return;
+  SiamModel *m = cached_model(cm);
+  const char *ta, *tb;
+  size_t na, nb;
+  float *a = NULL, *b = NULL;
+  if (sqlite3_value_type(argv[1]) == SQLITE_NULL || sqlite3_value_type(argv[2]) == SQLITE_NULL) {
+    sqlite3_result_null(ctx);
+  } else if (text_input(ctx, fn, argv[1], &ta, &na) == 0 && text_input(ctx, fn, argv[2], &tb, &nb) == 0 &&
+             (a = embed_new(ctx, fn, m, ta, na)) && (b = embed_new(ctx, fn, m, tb, nb))) {
+    sqlite3_result_double(ctx, cosine(a, b, (size_t)siam_model_dim(m)));
+  }
+  sqlite3_free(a);
+  sqlite3_free(b);
+  keep_model(ctx, 0, cm);
+}
+
+/* ---- siam_tokenize(model, text), siam_dim(model), siam_config(model) ------ */
+
+void fn_tokenize(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const char *fn = "siam_tokenize";
+  CachedModel *cm = model_arg(ctx, fn, argv, 0);
+  if (!cm) return;
+  SiamModel *m = cached_model(cm);
+  const char *text;
+  size_t n;
+  int32_t *ids = NULL;
+  if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+    sqlite3_result_null(ctx);
+  } else if (text_input(ctx, fn, argv[1], &text, &n) == 0) {
+    ids = sqlite3_malloc64((sqlite3_uint64)siam_model_max_tokens(m) * sizeof *ids);
+    int count = ids ? siam_model_tokenize(m, text, n, ids) : -1;
+    sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+    sqlite3_str_appendchar(s, 1, '[');
+    for (int i = 0; i < count; i++) sqlite3_str_appendf(s, i ? ",%d" : "%d", ids[i]);
+    sqlite3_str_appendchar(s, 1, ']');
+    char *json = sqlite3_str_finish(s);
+    if (count < 0 || !json) {
+      sqlite3_free(json);
+      fail(ctx, fn, "out of memory");
+    } else {
+      sqlite3_result_text(ctx, json, -1, sqlite3_free);
+      sqlite3_result_subtype(ctx, 'J');  /* JSON, as SQLite's json1 marks it */
+    }
+  }
+  sqlite3_free(ids);
+  keep_model(ctx, 0, cm);
+}
+
+void fn_dim(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  CachedModel *cm = model_arg(ctx, "siam_dim", argv, 0);
+  if (!cm) return;
+  sqlite3_result_int(ctx, siam_model_dim(cached_model(cm)));
+  keep_model(ctx, 0, cm);
+}
+
+void fn_config(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  CachedModel *cm = model_arg(ctx, "siam_config", argv, 0);
+  if (!cm) return;
+  char *json = siam_config_to_json(siam_model_config(cached_model(cm)));
+  if (json) sqlite3_result_text(ctx, json, -1, SQLITE_TRANSIENT);
+  else sqlite3_result_error_nomem(ctx);
+  siam_free(json);
+  keep_model(ctx, 0, cm);
+}
+
+/* ---- siam_import / siam_export ------------------------------------------- */
+
+/* Options: a JSON object with the keys the caller allows. */
+typedef struct {
+  int replace, overwrite, has_dtype;
+  SiamDtype dtype;
+} Options;
+
+/* allowed is a comma-separated list of option names. */
+static int option_allowed(const char *allowed, const char *key) {
+  size_t n = strlen(key);
+  for (const char *p = allowed; *p;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == n && memcmp(p, key, n) == 0) return 1;
+    p += len + (end != NULL);
+  }
+  return 0;
+}
+
+static int parse_options(sqlite3_context *ctx, const char *fn, int argc, sqlite3_value **argv, int i,
+                         const char *allowed, Options *o) {
+  memset(o, 0, sizeof *o);
+  if (argc <= i || sqlite3_value_type(argv[i]) == SQLITE_NULL) return 0;
+  const char *text = text_arg(ctx, fn, argv, i, "options");
+  if (!text) return -1;
+  cJSON *root = cJSON_ParseWithLengthOpts(text, strlen(text), NULL, 1);
+  int rc = -1;
+  if (!cJSON_IsObject(root)) {
+    fail(ctx, fn, "options must be a JSON object, e.g. {\"replace\":true}");
+    goto done;
+  }
+  for (const cJSON *item = root->child; item; item = item->next) {
+    const char *k = item->string;
+    if (!option_allowed(allowed, k)) {
+      fail(ctx, fn, "unknown option '%s' (allowed: %s)", k, allowed);
+      goto done;
+    }
+    if (strcmp(k, "dtype") == 0) {
+      if (!cJSON_IsString(item) || siam_dtype_parse(item->valuestring, &o->dtype)) {
+        fail(ctx, fn, "option dtype must be \"f32\", \"f16\" or \"bf16\"");
+        goto done;
+      }
+      o->has_dtype = 1;
+    } else if (!cJSON_IsBool(item)) {
+      fail(ctx, fn, "option %s must be true or false", k);
+      goto done;
+    } else if (strcmp(k, "replace") == 0) {
+      o->replace = cJSON_IsTrue(item);
+    } else if (strcmp(k, "overwrite") == 0) {
+      o->overwrite = cJSON_IsTrue(item);
+    }
+  }
+  rc = 0;
+done:
+  cJSON_Delete(root);
+  return rc;
+}
+
+void fn_import(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  const char *fn = "siam_import";
+  const char *name = text_arg(ctx, fn, argv, 0, "model name");
+  const char *dir = name ? text_arg(ctx, fn, argv, 1, "directory") : NULL;
+  Options o;
+  if (!dir || parse_options(ctx, fn, argc, argv, 2, "replace,dtype", &o)) return;
+  if (!*name) {
+    fail(ctx, fn, "model name must not be empty");
+    return;
+  }
+  SiamBundle b;
+  char err[SIAM_ERRMAX];
+  memset(&b, 0, sizeof b);
+  if (siam_bundle_read_dir(&b, dir, err)) {
+    fail(ctx, fn, "%s: %s", dir, err);
+  } else if (o.has_dtype && siam_bundle_convert(&b, o.dtype, err)) {
+    fail(ctx, fn, "%s", err);
+  } else if (store_write_bundle(sqlite3_context_db_handle(ctx), name, &b, dir, o.replace, err)) {
+    fail(ctx, fn, "%s", err);
+  } else {
+    sqlite3_result_int(ctx, b.n_tensors);
+  }
+  siam_bundle_free(&b);
+}
+
+void fn_export(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  const char *fn = "siam_export";
+  const char *name = text_arg(ctx, fn, argv, 0, "model name");
+  const char *dir = name ? text_arg(ctx, fn, argv, 1, "directory") : NULL;
+  Options o;
+  if (!dir || parse_options(ctx, fn, argc, argv, 2, "overwrite", &o)) return;
+  SiamBundle b;
+  char err[SIAM_ERRMAX];
+  sqlite3_int64 rev;
+  int found = store_model_revision(sqlite3_context_db_handle(ctx), name, &rev, err);
+  if (found != 1) {
+    if (found == 0) fail(ctx, fn, "no model named '%s'", name);
+    else fail(ctx, fn, "%s", err);
+    return;
+  }
+  if (store_read_bundle(sqlite3_context_db_handle(ctx), name, &b, err))
+    fail(ctx, fn, "%s", err);
+  else if (siam_bundle_write_dir(&b, dir, o.overwrite, err))
+    fail(ctx, fn, "%s: %s", dir, err);
+  else
+    sqlite3_result_int(ctx, b.n_tensors);
+  siam_bundle_free(&b);
+}
+
+/* ---- siam_pack(raw) / siam_unpack(frame) ------------------------------------ */
+
+/* A BLOB argument, or NULL after reporting (or for SQL NULL, *is_null set). */
+static const void *blob_arg(sqlite3_context *ctx, const char *fn, sqlite3_value *v, const char *what,
+                            size_t *n, int *is_null) {
+  *is_null = sqlite3_value_type(v) == SQLITE_NULL;
+  if (*is_null) return NULL;
+  if (sqlite3_value_type(v) != SQLITE_BLOB) {
+    fail(ctx, fn, "argument must be a BLOB %s, got %s", what, type_name(sqlite3_value_type(v)));
+    return NULL;
+  }
+  *n = (size_t)sqlite3_value_bytes(v);
+  const void *p = sqlite3_value_blob(v);
+  return p ? p : "";
+}
+
+void fn_pack(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  size_t n = 0, frame_n = 0;
+  int is_null;
+  void *frame = NULL;
+  char err[SIAM_ERRMAX];
+  const void *raw = blob_arg(ctx, "siam_pack", argv[0], "of raw tensor bytes", &n, &is_null);
+  if (is_null)
+    sqlite3_result_null(ctx);
+  else if (raw && siam_blob_pack(raw, n, &frame, &frame_n, err))
+    fail(ctx, "siam_pack", "%s", err);
+  else if (raw)
+    sqlite3_result_blob64(ctx, frame, frame_n, siam_free);
+}
+
+void fn_unpack(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  size_t n = 0, raw_n = 0;
+  int is_null;
+  void *raw = NULL;
+  char err[SIAM_ERRMAX];
+  const void *frame = blob_arg(ctx, "siam_unpack", argv[0], "holding a zstd frame", &n, &is_null);
+  /* A frame declares its size; never inflate past what SQLite could store. */
+  size_t limit = (size_t)sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1);
+  if (is_null)
+    sqlite3_result_null(ctx);
+  else if (frame && siam_blob_unpack_alloc(frame, n, limit, &raw, &raw_n, err))
+    fail(ctx, "siam_unpack", "%s", err);
+  else if (frame)
+    sqlite3_result_blob64(ctx, raw, raw_n, siam_free);
+}
+
+/* ---- siam_f32(json_array) / siam_f32_json(blob) ------------------------------ */
+
+/* '[0.5, -1, 2]' -> float32 LE blob, the layout of siam_embed's output and of
+** stored tensors, so models and vectors can be written with plain SQL. */
+void fn_f32(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const char *fn = "siam_f32";
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  const char *text = text_arg(ctx, fn, argv, 0, "argument (a JSON array of numbers)");
+  if (!text) return;
+  cJSON *arr = cJSON_ParseWithLengthOpts(text, (size_t)sqlite3_value_bytes(argv[0]), NULL, 1);
+  int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
+  float *v = n >= 0 ? sqlite3_malloc64((sqlite3_uint64)(n ? n : 1) * sizeof *v) : NULL;
+  int i = 0;
+  const cJSON *x, *items = v ? arr : NULL;
+  cJSON_ArrayForEach(x, items) {
+    if (!cJSON_IsNumber(x)) break;
+    v[i++] = (float)x->valuedouble;
+  }
+  if (n < 0)
+    fail(ctx, fn, "argument must be a JSON array of numbers");
+  else if (!v)
+    sqlite3_result_error_nomem(ctx);
+  else if (i != n)
+    fail(ctx, fn, "element %d is not a number", i);
+  else {
+    sqlite3_result_blob64(ctx, v, (sqlite3_uint64)n * sizeof *v, sqlite3_free);
+    v = NULL;
+  }
+  sqlite3_free(v);
+  cJSON_Delete(arr);
+}
+
+/* float32 LE blob -> '[0.5,-1,2]' (shortest text that reads back the same). */
+void fn_f32_json(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  size_t n = 0;
+  int is_null;
+  const float *v = blob_arg(ctx, "siam_f32_json", argv[0], "of float32 values", &n, &is_null);
+  if (is_null) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  if (!v) return;
+  if (n % 4) {
+    fail(ctx, "siam_f32_json", "a float32 blob must be a multiple of 4 bytes, got %zu", n);
+    return;
+  }
+  sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+  sqlite3_str_appendchar(s, 1, '[');
+  for (size_t i = 0; i < n / 4; i++) sqlite3_str_appendf(s, i ? ",%.9g" : "%.9g", (double)v[i]);
+  sqlite3_str_appendchar(s, 1, ']');
+  char *json = sqlite3_str_finish(s);
+  if (json) sqlite3_result_text(ctx, json, -1, sqlite3_free);
+  else sqlite3_result_error_nomem(ctx);
+}

@@ -1,0 +1,200 @@
+/*
+** model.c — builds a runnable model from stored rows and checks every piece
+** against the config on the way in.
+**
+** The config decides which tensors must exist and their shapes
+** (siam_config_tensors); each row is matched to that list, decoded from its
+** zstd frame, converted to float32 and written straight into the encoder's
+** parameter memory.  finish() refuses a model with a tensor or a vocab id
+** missing.  Only a finished model is ever handed out.
+*/
+#include "model.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "encoder.h"
+#include "tokenizer.h"
+
+struct SiamModel {
+  SiamConfig cfg;
+  SiamTensorSpec *specs;    /* (n_specs) tensors the config requires */
+  int n_specs;
+  unsigned char *seen;      /* (n_specs) 1 once that tensor was added */
+  SiamEncoder *encoder;
+  char **vocab;             /* (vocab_size) tokens, filled by add_token */
+  int n_vocab;              /* tokens added so far: ids arrive 0, 1, 2, ... */
+  SiamTokenizer *tokenizer; /* built by finish */
+  int32_t *ids;             /* (max_tokens) scratch for embed */
+};
+
+SiamModel *siam_model_new(const char *config_json, size_t len, char err[SIAM_ERRMAX]) {
+  SiamModel *m = siam_calloc(1, sizeof *m);
+  if (!m) {
+    siam_errf(err, "out of memory");
+    return NULL;
+  }
+  if (siam_config_parse(&m->cfg, config_json, len, err)) goto fail;
+  m->n_specs = siam_config_tensors(&m->cfg, &m->specs, err);
+  if (m->n_specs < 0) goto fail;
+  m->seen = siam_calloc((size_t)m->n_specs, 1);
+  m->vocab = siam_calloc((size_t)m->cfg.encoder.vocab_size, sizeof *m->vocab);
+  m->ids = siam_calloc((size_t)m->cfg.tokenizer.max_seq_length, sizeof *m->ids);
+  if (!m->seen || !m->vocab || !m->ids) {
+    siam_errf(err, "out of memory");
+    goto fail;
+  }
+  m->encoder = siam_encoder_new(&m->cfg, err);
+  if (!m->encoder) goto fail;
+  return m;
+fail:
+  siam_model_free(m);
+  return NULL;
+}
+
+void siam_model_free(SiamModel *m) {
+  if (!m) return;
+  siam_encoder_free(m->encoder);
+  siam_tokenizer_free(m->tokenizer);
+  if (m->vocab)
+    for (int i = 0; i < m->n_vocab; i++) siam_free(m->vocab[i]);
+  siam_free(m->vocab);
+  siam_free(m->specs);
+  siam_free(m->seen);
+  siam_free(m->ids);
+  siam_free(m);
+}
+
+/* ---- tensors ------------------------------------------------------------- */
+
+static int parse_shape(SiamTensor *t, const char *shape_json, char *err) {
+  cJSON *arr = cJSON_ParseWithLengthOpts(shape_json, strlen(shape_json), NULL, 1);
+  int rc = -1;
+  if (!arr || !cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > 4) {
+    siam_errf(err, "tensor %s: shape %s is not a JSON array of at most 4 sizes", t->name, shape_json);
+    goto done;
+  }
+  t->ndim = 0;
+  const cJSON *d;
+  cJSON_ArrayForEach(d, arr) {
+    double v = cJSON_IsNumber(d) ? d->valuedouble : -1;
+    if (v < 0 || v > 1e12 || v != (double)(int64_t)v) {
+      siam_errf(err, "tensor %s: shape %s has a size that is not a non-negative integer", t->name, shape_json);
+      goto done;
+    }
+    t->shape[t->ndim++] = (int64_t)v;
+  }
+  rc = 0;
+done:
+  cJSON_Delete(arr);
+  return rc;
+}
+
+static int tensor_nbytes(const SiamTensor *t, size_t *out, char *err) {
+  size_t n = siam_dtype_size(t->dtype);
+  for (int i = 0; i < t->ndim; i++)
+    if (siam_mul_size(n, (size_t)t->shape[i], &n)) return siam_errf(err, "tensor %s: shape too large", t->name);
+  *out = n;
+  return 0;
+}
+
+void siam_shape_to_json(const SiamTensor *t, char *buf, size_t cap) {
+  size_t used = (size_t)snprintf(buf, cap, "[");
+  for (int i = 0; i < t->ndim && used < cap; i++)
+    used += (size_t)snprintf(buf + used, cap - used, "%s%lld", i ? "," : "", (long long)t->shape[i]);
+  if (used < cap) snprintf(buf + used, cap - used, "]");
+}
+
+int siam_tensor_from_row(SiamTensor *t, const char *name, const char *dtype, const char *shape_json,
+                         const void *blob, size_t n, char err[SIAM_ERRMAX]) {
+  memset(t, 0, sizeof *t);
+  t->name = siam_strndup(name, strlen(name));
+  if (!t->name) return siam_errf(err, "out of memory");
+  if (siam_dtype_parse(dtype, &t->dtype))
+    return siam_errf(err, "tensor %s: unknown dtype '%s' (expected f32, f16 or bf16)", name, dtype);
+  if (parse_shape(t, shape_json, err) || tensor_nbytes(t, &t->nbytes, err)) return -1;
+  t->data = siam_malloc(t->nbytes);
+  if (!t->data) return siam_errf(err, "tensor %s: out of memory for %zu bytes", name, t->nbytes);
+  char why[SIAM_ERRMAX];
+  if (siam_blob_unpack(blob, n, t->data, t->nbytes, why))
+    return siam_errf(err, "tensor %s: %s", name, why);
+  return 0;
+}
+
+static int find_spec(const SiamModel *m, const char *name) {
+  for (int i = 0; i < m->n_specs; i++)
+    if (strcmp(m->specs[i].name, name) == 0) return i;
+  return -1;
+}
+
+static int check_shape(const SiamTensorSpec *s, const SiamTensor *t, char *err) {
+  int same = s->ndim == t->ndim;
+  for (int i = 0; same && i < s->ndim; i++) same = s->shape[i] == t->shape[i];
+  if (same) return 0;
+  char got[96], want[96];
+  SiamTensor w = {.ndim = s->ndim, .shape = {s->shape[0], s->shape[1]}};
+  siam_shape_to_json(t, got, sizeof got);
+  siam_shape_to_json(&w, want, sizeof want);
+  return siam_errf(err, "tensor %s has shape %s, config expects %s", s->name, got, want);
+}
+
+int siam_model_add_tensor(SiamModel *m, const char *name, const char *dtype, const char *shape_json,
+                          const void *blob, size_t n, char err[SIAM_ERRMAX]) {
+  int i = find_spec(m, name);
+  if (i < 0) return siam_errf(err, "unexpected tensor %s (not part of the config's architecture)", name);
+  if (m->seen[i]) return siam_errf(err, "tensor %s appears twice", name);
+  SiamTensor t;
+  int rc = siam_tensor_from_row(&t, name, dtype, shape_json, blob, n, err);
+  if (rc == 0) rc = check_shape(&m->specs[i], &t, err);
+  size_t numel = t.nbytes / siam_dtype_size(t.dtype);
+  float *dst = rc == 0 ? siam_encoder_param(m->encoder, name, numel) : NULL;
+  if (dst) siam_to_f32(t.dtype, t.data, dst, numel);
+  m->seen[i] = rc == 0;
+  siam_free(t.name);
+  siam_free(t.data);
+  return rc;
+}
+
+/* ---- vocabulary and finish ----------------------------------------------- */
+
+int siam_model_add_token(SiamModel *m, int64_t id, const char *token, size_t len, char err[SIAM_ERRMAX]) {
+  if (id != m->n_vocab) {
+    if (id < m->n_vocab) return siam_errf(err, "vocab id %lld appears twice", (long long)id);
+    return siam_errf(err, "vocab has no token with id %d (ids must be 0..%d with no gaps)", m->n_vocab,
+                     m->cfg.encoder.vocab_size - 1);
+  }
+  if (id >= m->cfg.encoder.vocab_size)
+    return siam_errf(err, "vocab has more tokens than config's vocab_size %d", m->cfg.encoder.vocab_size);
+  if (len == 0 || memchr(token, 0, len)) return siam_errf(err, "vocab token %lld is empty or holds a NUL", (long long)id);
+  m->vocab[m->n_vocab] = siam_strndup(token, len);
+  if (!m->vocab[m->n_vocab]) return siam_errf(err, "out of memory");
+  m->n_vocab++;
+  return 0;
+}
+
+int siam_model_finish(SiamModel *m, char err[SIAM_ERRMAX]) {
+  for (int i = 0; i < m->n_specs; i++)
+    if (!m->seen[i]) return siam_errf(err, "missing tensor %s", m->specs[i].name);
+  if (m->n_vocab != m->cfg.encoder.vocab_size)
+    return siam_errf(err, "vocab has %d tokens, config expects %d", m->n_vocab, m->cfg.encoder.vocab_size);
+  m->tokenizer = siam_tokenizer_new(&m->cfg.tokenizer, (const char *const *)m->vocab, m->n_vocab, err);
+  if (!m->tokenizer) return -1;
+  return siam_encoder_finish(m->encoder, err);
+}
+
+/* ---- running --------------------------------------------------------------- */
+
+const SiamConfig *siam_model_config(const SiamModel *m) { return &m->cfg; }
+int siam_model_dim(const SiamModel *m) { return siam_config_output_dim(&m->cfg); }
+int siam_model_max_tokens(const SiamModel *m) { return m->cfg.tokenizer.max_seq_length; }
+
+int siam_model_tokenize(const SiamModel *m, const char *text, size_t len, int32_t *ids) {
+  return siam_tokenize(m->tokenizer, text, len, ids);
+}
+
+int siam_model_embed(SiamModel *m, const char *text, size_t len, float *out) {
+  int n = siam_tokenize(m->tokenizer, text, len, m->ids);
+  if (n < 0) return -1;
+  return siam_encoder_forward(m->encoder, m->ids, n, out);
+}

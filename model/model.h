@@ -1,0 +1,51 @@
+/*
+** model.h — a loaded model: config + tokenizer + encoder, built from the rows
+** of the model tables and owned by one object.
+**
+**   SiamModel *m = siam_model_new(config_json, len, err);
+**   for each siam_tensor row: siam_model_add_tensor(m, name, dtype, shape, blob, n, err);
+**   for each siam_vocab row, by id: siam_model_add_token(m, id, token, len, err);
+**   siam_model_finish(m, err);     -- every tensor present, vocab complete
+**   siam_model_embed(m, text, len, out);
+**   siam_model_free(m);
+**
+** Any failure leaves the caller to free the half-built model: nothing of it is
+** ever used.
+*/
+#ifndef SIAM_MODEL_H
+#define SIAM_MODEL_H
+
+#include "bundle.h"
+#include "common.h"
+#include "config.h"
+
+typedef struct SiamModel SiamModel;
+
+SiamModel *siam_model_new(const char *config_json, size_t len, char err[SIAM_ERRMAX]);
+int siam_model_add_tensor(SiamModel *m, const char *name, const char *dtype, const char *shape_json,
+                          const void *blob, size_t n, char err[SIAM_ERRMAX]);
+int siam_model_add_token(SiamModel *m, int64_t id, const char *token, size_t len, char err[SIAM_ERRMAX]);
+int siam_model_finish(SiamModel *m, char err[SIAM_ERRMAX]);
+
+const SiamConfig *siam_model_config(const SiamModel *m);
+int siam_model_dim(const SiamModel *m);
+int siam_model_max_tokens(const SiamModel *m);
+
+/* ids must hold siam_model_max_tokens entries; returns the count or -1 (OOM). */
+int siam_model_tokenize(const SiamModel *m, const char *text, size_t len, int32_t *ids);
+
+/* out holds siam_model_dim floats.  Returns 0, or -1 on allocation failure. */
+int siam_model_embed(SiamModel *m, const char *text, size_t len, float *out);
+
+void siam_model_free(SiamModel *m);
+
+/* Parses a stored shape ("[384,384]") and dtype, and decodes the zstd frame
+** into t->data (exactly numel * element size bytes).  Shared by the loader and
+** by export.  t->name is copied from name. */
+int siam_tensor_from_row(SiamTensor *t, const char *name, const char *dtype, const char *shape_json,
+                         const void *blob, size_t n, char err[SIAM_ERRMAX]);
+
+/* Shape as stored: "[a,b]".  buf must hold 96 bytes. */
+void siam_shape_to_json(const SiamTensor *t, char *buf, size_t cap);
+
+#endif
