@@ -44,13 +44,17 @@ sanitize:
 	$(MAKE) clean
 	$(MAKE) test CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
+demo: deps
+	$(MAKE) siamsql.so
+	bash demo/run.sh
+
 deps:
 	bash scripts/install-deps
 
 clean:
 	rm -f siamsql.so model/*.o ext/*.o $(UNIT_TESTS) $(SQL_TESTS)
 
-.PHONY: all deps test sanitize clean
+.PHONY: all demo deps test sanitize clean
 
 # The schema is compiled in from sql/schema.sql.
 ext/schema_sql.h: sql/schema.sql
