@@ -11,7 +11,7 @@ PKGS    := sqlite3 libcjson libzstd libutf8proc openblas
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wformat=2 -Wshadow \
            -fvisibility=hidden $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs libcjson libzstd libutf8proc openblas) -lm -lpthread
+LDLIBS  += $(shell pkg-config --libs libcjson libzstd libutf8proc) -ldl -lm -lpthread
 
 MODEL_SRC := $(wildcard model/*.c)
 EXT_SRC   := $(wildcard ext/*.c)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blas.h"
 #include "encoder.h"
 #include "tokenizer.h"
 
@@ -35,7 +36,7 @@ SiamModel *siam_model_new(const char *config_json, size_t len, char err[SIAM_ERR
     siam_errf(err, "out of memory");
     return NULL;
   }
-  if (siam_config_parse(&m->cfg, config_json, len, err)) goto fail;
+  if (siam_config_parse(&m->cfg, config_json, len, err) || siam_blas_init(err)) goto fail;
   m->n_specs = siam_config_tensors(&m->cfg, &m->specs, err);
   if (m->n_specs < 0) goto fail;
   m->seen = siam_calloc((size_t)m->n_specs, 1);

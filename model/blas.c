@@ -1,0 +1,90 @@
+/*
+** blas.c — finds and loads OpenBLAS at first use (see blas.h for why).
+**
+** The core type is chosen from CPUID only when the user has not set
+** OPENBLAS_CORETYPE; the variable is set just for the dlopen() and restored
+** afterwards, so the host process's environment is left as it was.
+*/
+#include "blas.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*sgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, int, int, int, float,
+                         const float *, int, const float *, int, float, float *, int);
+
+static struct {
+  pthread_once_t once;
+  void *lib;
+  sgemm_fn sgemm;
+  char *(*get_corename)(void);
+  int (*get_num_threads)(void);
+  void (*set_num_threads)(int);
+  int chosen;            /* 1 if siamsql picked the core type */
+  char err[SIAM_ERRMAX]; /* why loading failed */
+} blas = {.once = PTHREAD_ONCE_INIT};
+
+/* The best OpenBLAS 0.3.21 core type this CPU can run, or NULL to let
+** OpenBLAS decide.  Only x86-64 needs help; elsewhere its detection works. */
+static const char *pick_core(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+  return NULL;
+}
+
+static void *open_library(void) {
+  static const char *const names[] = {"libopenblas.so.0", "libopenblas.so", "libblas.so.3"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    void *lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (lib && dlsym(lib, "cblas_sgemm")) return lib;
+    if (lib) dlclose(lib);
+  }
+  return NULL;
+}
+
+static void load(void) {
+  const char *core = getenv("OPENBLAS_CORETYPE") ? NULL : pick_core();
+  if (core) setenv("OPENBLAS_CORETYPE", core, 0);
+  blas.lib = open_library();
+  if (core) unsetenv("OPENBLAS_CORETYPE");
+  if (!blas.lib) {
+    siam_errf(blas.err, "cannot load OpenBLAS (libopenblas.so.0): %s", dlerror());
+    return;
+  }
+  blas.chosen = core != NULL;
+  blas.sgemm = (sgemm_fn)dlsym(blas.lib, "cblas_sgemm");
+  *(void **)&blas.get_corename = dlsym(blas.lib, "openblas_get_corename");
+  *(void **)&blas.get_num_threads = dlsym(blas.lib, "openblas_get_num_threads");
+  *(void **)&blas.set_num_threads = dlsym(blas.lib, "openblas_set_num_threads");
+}
+
+int siam_blas_init(char err[SIAM_ERRMAX]) {
+  pthread_once(&blas.once, load);
+  if (blas.sgemm) return 0;
+  return siam_errf(err, "%s", blas.err);
+}
+
+void siam_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k,
+                float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+  blas.sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+const char *siam_blas_core(void) {
+  if (!blas.sgemm) return "not loaded";
+  return blas.get_corename ? blas.get_corename() : "unknown";
+}
+
+int siam_blas_core_chosen(void) { return blas.chosen; }
+
+int siam_blas_threads(void) { return blas.get_num_threads ? blas.get_num_threads() : 1; }
+
+void siam_blas_set_threads(int n) {
+  if (blas.set_num_threads && n > 0) blas.set_num_threads(n);
+}
