@@ -18,8 +18,10 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../model/blas.h"
 #include "cache.h"
 #include "store.h"
 
@@ -267,7 +269,7 @@ static int parse_options(sqlite3_context *ctx, const char *fn, int argc, sqlite3
   if (argc <= i || sqlite3_value_type(argv[i]) == SQLITE_NULL) return 0;
   const char *text = text_arg(ctx, fn, argv, i, "options");
   if (!text) return -1;
-  cJSON *root = cJSON_ParseWithLengthOpts(text, strlen(text), NULL, 1);
+  cJSON *root = cJSON_ParseWithLengthOpts(text, strlen(text) + 1, NULL, 1);  /* +1: the NUL it must end at */
   int rc = -1;
   if (!cJSON_IsObject(root)) {
     fail(ctx, fn, "options must be a JSON object, e.g. {\"replace\":true}");
@@ -410,7 +412,7 @@ void fn_f32(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   const char *text = text_arg(ctx, fn, argv, 0, "argument (a JSON array of numbers)");
   if (!text) return;
-  cJSON *arr = cJSON_ParseWithLengthOpts(text, (size_t)sqlite3_value_bytes(argv[0]), NULL, 1);
+  cJSON *arr = cJSON_ParseWithLengthOpts(text, (size_t)sqlite3_value_bytes(argv[0]) + 1, NULL, 1);  /* +1: the NUL */
   int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
   float *v = n >= 0 ? sqlite3_malloc64((sqlite3_uint64)(n ? n : 1) * sizeof *v) : NULL;
   int i = 0;
@@ -453,6 +455,27 @@ void fn_f32_json(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   for (size_t i = 0; i < n / 4; i++) sqlite3_str_appendf(s, i ? ",%.9g" : "%.9g", (double)v[i]);
   sqlite3_str_appendchar(s, 1, ']');
   char *json = sqlite3_str_finish(s);
+  if (json) sqlite3_result_text(ctx, json, -1, sqlite3_free);
+  else sqlite3_result_error_nomem(ctx);
+}
+
+/* ---- siam_info() ------------------------------------------------------------ */
+
+/* What this build runs on: a JSON object with the BLAS core and threads.
+** Loads OpenBLAS if no model has yet. */
+void fn_info(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  char err[SIAM_ERRMAX];
+  if (siam_blas_init(err)) {
+    fail(ctx, "siam_info", "%s", err);
+    return;
+  }
+  const char *env = getenv("OPENBLAS_CORETYPE");
+  char *json = sqlite3_mprintf(
+      "{\"version\":\"%s\",\"blas\":\"OpenBLAS\",\"blas_core\":\"%s\",\"core_chosen_by\":\"%s\",\"threads\":%d}",
+      SIAMSQL_VERSION, siam_blas_core(),
+      siam_blas_core_chosen() ? "siamsql (CPUID)" : env ? "OPENBLAS_CORETYPE" : "OpenBLAS", siam_blas_threads());
   if (json) sqlite3_result_text(ctx, json, -1, sqlite3_free);
   else sqlite3_result_error_nomem(ctx);
 }

@@ -39,6 +39,7 @@ static const struct {
     {"siam_unpack", 1, PURE, fn_unpack},
     {"siam_f32", 1, PURE, fn_f32},
     {"siam_f32_json", 1, PURE, fn_f32_json},
+    {"siam_info", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_info},  /* not DETERMINISTIC: thread count can change */
     {"siam_import", 2, FILES, fn_import},
     {"siam_import", 3, FILES, fn_import},
     {"siam_export", 2, FILES, fn_export},

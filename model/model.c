@@ -70,7 +70,7 @@ void siam_model_free(SiamModel *m) {
 /* ---- tensors ------------------------------------------------------------- */
 
 static int parse_shape(SiamTensor *t, const char *shape_json, char *err) {
-  cJSON *arr = cJSON_ParseWithLengthOpts(shape_json, strlen(shape_json), NULL, 1);
+  cJSON *arr = cJSON_ParseWithLengthOpts(shape_json, strlen(shape_json) + 1, NULL, 1);  /* +1: the NUL it must end at */
   int rc = -1;
   if (!arr || !cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > 4) {
     siam_errf(err, "tensor %s: shape %s is not a JSON array of at most 4 sizes", t->name, shape_json);

@@ -28,10 +28,15 @@ typedef struct {
   int n_entries;
 } SiamSafetensors;
 
-/* Parses a file image (takes ownership of image on success and failure). */
+/* Parses a file image (takes ownership of image on success and failure).
+** Entries keep the file's order; siam_st_free releases everything. */
 int siam_st_parse(SiamSafetensors *st, uint8_t *image, size_t len, char err[SIAM_ERRMAX]);
 int siam_st_read_file(SiamSafetensors *st, const char *path, char err[SIAM_ERRMAX]);
 void siam_st_free(SiamSafetensors *st);
+
+/* Reads a whole regular file into *out (siam_malloc; caller frees), refusing
+** one over max bytes.  Messages do not name the file: the caller knows it. */
+int siam_read_file(const char *path, size_t max, uint8_t **out, size_t *len, char err[SIAM_ERRMAX]);
 
 /* Writes tensors as a safetensors file (8-byte aligned data, header padded
 ** with spaces as the format allows). */

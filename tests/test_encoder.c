@@ -1,0 +1,656 @@
+/*
+** test_encoder.c — the sgemm encoder against a naive double-precision one.
+**
+** Tiny configs are built by hand (no config.c), every tensor is filled from a
+** seeded PRNG through siam_encoder_param(), and siam_encoder_forward() is
+** compared with a straightforward loop implementation of the same model in
+** double written below.  This checks the fast path's self-consistency; the
+** comparison with PyTorch comes from the fixture tests.
+**
+** Also: parameter lookup (unknown names, wrong sizes, overlap), bad input,
+** bad configs, allocation failure, and reuse of the activation arena.
+*/
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "encoder.h"
+#include "testutil.h"
+
+extern long siam_fail_countdown; /* common.c: fault injection */
+
+#define TOL 2e-5 /* max |float - double| allowed on any output element */
+
+/* ---- PRNG ---------------------------------------------------------------- */
+
+static uint64_t rng = 88172645463325252ull;
+
+static float frand(void) { /* uniform in [-1, 1) */
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* ---- a reference model: the same weights, kept by the test ---------------- */
+
+enum { QW, QB, KW, KB, VW, VB, AOW, AOB, LN1W, LN1B, IW, IB, OW, OB, LN2W, LN2B, N_LAYER_T };
+
+static const char *const layer_names[N_LAYER_T] = {
+    "attention.self.query.weight",       "attention.self.query.bias",      "attention.self.key.weight",
+    "attention.self.key.bias",           "attention.self.value.weight",    "attention.self.value.bias",
+    "attention.output.dense.weight",     "attention.output.dense.bias",    "attention.output.LayerNorm.weight",
+    "attention.output.LayerNorm.bias",   "intermediate.dense.weight",      "intermediate.dense.bias",
+    "output.dense.weight",               "output.dense.bias",              "output.LayerNorm.weight",
+    "output.LayerNorm.bias"};
+
+#define MAX_LAYERS 4
+
+typedef struct {
+  SiamConfig cfg;
+  float *wte, *wpe, *wtt, *lnw, *lnb;        /* (V,H) (P,H) (TT,H) (H) (H) */
+  float *layer[MAX_LAYERS][N_LAYER_T];       /* torch layout per tensor */
+  float *hw[SIAM_MAX_HEAD], *hb[SIAM_MAX_HEAD]; /* (out,in) (out) or NULL */
+} RefModel;
+
+static size_t layer_numel(const SiamConfig *c, int k) {
+  size_t H = (size_t)c->encoder.hidden_size, IM = (size_t)c->encoder.intermediate_size;
+  switch (k) {
+  case QW: case KW: case VW: case AOW: return H * H;
+  case IW: case OW: return IM * H;
+  case IB: return IM;
+  default: return H;
+  }
+}
+
+/* A tensor of numel values base + scale * U(-1,1), written into the encoder
+** under name and returned for the reference. */
+static float *fill(SiamEncoder *enc, const char *name, size_t numel, float base, float scale) {
+  float *v = malloc(numel * sizeof *v);
+  for (size_t i = 0; i < numel; i++) v[i] = base + scale * frand();
+  float *dst = siam_encoder_param(enc, name, numel);
+  CHECK(dst != NULL, "siam_encoder_param(%s, %zu) is NULL", name, numel);
+  if (dst) memcpy(dst, v, numel * sizeof *v);
+  return v;
+}
+
+static void fill_model(RefModel *m, SiamEncoder *enc) {
+  const SiamEncoderConfig *e = &m->cfg.encoder;
+  size_t H = (size_t)e->hidden_size;
+  char name[128];
+  m->wte = fill(enc, "embeddings.word_embeddings.weight", (size_t)e->vocab_size * H, 0, 1);
+  m->wpe = fill(enc, "embeddings.position_embeddings.weight", (size_t)e->max_position_embeddings * H, 0, 0.5f);
+  m->wtt = fill(enc, "embeddings.token_type_embeddings.weight", (size_t)e->type_vocab_size * H, 0, 0.5f);
+  m->lnw = fill(enc, "embeddings.LayerNorm.weight", H, 1, 0.2f);
+  m->lnb = fill(enc, "embeddings.LayerNorm.bias", H, 0, 0.1f);
+  for (int l = 0; l < e->num_layers; l++) {
+    for (int k = 0; k < N_LAYER_T; k++) {
+      int is_ln_weight = k == LN1W || k == LN2W;
+      int is_bias = k % 2 == 1;
+      snprintf(name, sizeof name, "encoder.layer.%d.%s", l, layer_names[k]);
+      m->layer[l][k] = fill(enc, name, layer_numel(&m->cfg, k), is_ln_weight ? 1.0f : 0.0f,
+                            is_ln_weight ? 0.2f : is_bias ? 0.1f : 0.5f);
+    }
+  }
+  for (int j = 0; j < m->cfg.n_head; j++) {
+    const SiamDenseConfig *d = &m->cfg.head[j];
+    snprintf(name, sizeof name, "head.%d.weight", j);
+    m->hw[j] = fill(enc, name, (size_t)d->out_features * (size_t)d->in_features, 0, 0.5f);
+    m->hb[j] = NULL;
+    if (d->bias) {
+      snprintf(name, sizeof name, "head.%d.bias", j);
+      m->hb[j] = fill(enc, name, (size_t)d->out_features, 0, 0.1f);
+    }
+  }
+}
+
+static void free_model(RefModel *m) {
+  free(m->wte);
+  free(m->wpe);
+  free(m->wtt);
+  free(m->lnw);
+  free(m->lnb);
+  for (int l = 0; l < m->cfg.encoder.num_layers; l++)
+    for (int k = 0; k < N_LAYER_T; k++) free(m->layer[l][k]);
+  for (int j = 0; j < m->cfg.n_head; j++) {
+    free(m->hw[j]);
+    free(m->hb[j]);
+  }
+}
+
+/* ---- naive double-precision kernels -------------------------------------- */
+
+/* out = inp w^T + b */
+static void ref_linear(double *out, const double *inp, const float *w, const float *b, int T, int C, int OC) {
+  for (int t = 0; t < T; t++)
+    for (int o = 0; o < OC; o++) {
+      double s = b ? b[o] : 0.0;
+      for (int c = 0; c < C; c++) s += inp[t * C + c] * (double)w[o * C + c];
+      out[t * OC + o] = s;
+    }
+}
+
+static void ref_layernorm(double *x, const float *w, const float *b, double eps, int T, int C) {
+  for (int t = 0; t < T; t++) {
+    double *r = x + t * C, mean = 0, var = 0;
+    for (int i = 0; i < C; i++) mean += r[i];
+    mean /= C;
+    for (int i = 0; i < C; i++) var += (r[i] - mean) * (r[i] - mean);
+    var /= C;
+    for (int i = 0; i < C; i++) r[i] = (r[i] - mean) / sqrt(var + eps) * w[i] + b[i];
+  }
+}
+
+static double ref_act(double x, SiamActivation a) {
+  switch (a) {
+  case SIAM_ACT_RELU: return x > 0 ? x : 0;
+  case SIAM_ACT_TANH: return tanh(x);
+  case SIAM_ACT_SIGMOID: return 1 / (1 + exp(-x));
+  case SIAM_ACT_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+  case SIAM_ACT_GELU_NEW: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+  default: return x;
+  }
+}
+
+/* ctx = softmax(q k^T / sqrt(hd)) v per head; q, k, v, ctx (T, H) */
+static void ref_attention(double *ctx, const double *q, const double *k, const double *v, int T, int H, int NH) {
+  int hd = H / NH;
+  double *p = malloc((size_t)T * sizeof *p);
+  for (int h = 0; h < NH; h++)
+    for (int i = 0; i < T; i++) {
+      double max = -INFINITY, sum = 0;
+      for (int j = 0; j < T; j++) {
+        double s = 0;
+        for (int d = 0; d < hd; d++) s += q[i * H + h * hd + d] * k[j * H + h * hd + d];
+        p[j] = s / sqrt((double)hd);
+        if (p[j] > max) max = p[j];
+      }
+      for (int j = 0; j < T; j++) sum += (p[j] = exp(p[j] - max));
+      for (int d = 0; d < hd; d++) {
+        double s = 0;
+        for (int j = 0; j < T; j++) s += p[j] / sum * v[j * H + h * hd + d];
+        ctx[i * H + h * hd + d] = s;
+      }
+    }
+  free(p);
+}
+
+/* The whole model on one sequence; out holds the output dim. Returns it. */
+static int ref_forward(const RefModel *m, const int32_t *ids, int T, double *out) {
+  const SiamEncoderConfig *e = &m->cfg.encoder;
+  int H = e->hidden_size, IM = e->intermediate_size;
+  size_t th = (size_t)T * H;
+  double *x = malloc(th * sizeof *x), *q = malloc(th * sizeof *q), *k = malloc(th * sizeof *k);
+  double *v = malloc(th * sizeof *v), *ctx = malloc(th * sizeof *ctx), *y = malloc(th * sizeof *y);
+  double *h = malloc((size_t)T * IM * sizeof *h);
+  double *vec = malloc(4096 * sizeof *vec), *vec2 = malloc(4096 * sizeof *vec2);
+  for (int t = 0; t < T; t++)
+    for (int i = 0; i < H; i++)
+      x[t * H + i] = (double)m->wte[ids[t] * H + i] + m->wtt[i] + m->wpe[t * H + i];
+  ref_layernorm(x, m->lnw, m->lnb, e->layer_norm_eps, T, H);
+  for (int l = 0; l < e->num_layers; l++) {
+    float *const *w = m->layer[l];
+    ref_linear(q, x, w[QW], w[QB], T, H, H);
+    ref_linear(k, x, w[KW], w[KB], T, H, H);
+    ref_linear(v, x, w[VW], w[VB], T, H, H);
+    ref_attention(ctx, q, k, v, T, H, e->num_heads);
+    ref_linear(y, ctx, w[AOW], w[AOB], T, H, H);
+    for (size_t i = 0; i < th; i++) x[i] += y[i];
+    ref_layernorm(x, w[LN1W], w[LN1B], e->layer_norm_eps, T, H);
+    ref_linear(h, x, w[IW], w[IB], T, H, IM);
+    for (size_t i = 0; i < (size_t)T * IM; i++) h[i] = ref_act(h[i], e->activation);
+    ref_linear(y, h, w[OW], w[OB], T, IM, H);
+    for (size_t i = 0; i < th; i++) x[i] += y[i];
+    ref_layernorm(x, w[LN2W], w[LN2B], e->layer_norm_eps, T, H);
+  }
+  int D = 0;
+  int modes[4] = {SIAM_POOL_CLS, SIAM_POOL_MAX, SIAM_POOL_MEAN, SIAM_POOL_MEAN_SQRT_LEN};
+  for (int mi = 0; mi < 4; mi++) {
+    if (!(m->cfg.pooling & modes[mi])) continue;
+    for (int i = 0; i < H; i++) {
+      double s = 0, mx = -INFINITY;
+      for (int t = 0; t < T; t++) {
+        s += x[t * H + i];
+        if (x[t * H + i] > mx) mx = x[t * H + i];
+      }
+      vec[D + i] = mi == 0 ? x[i] : mi == 1 ? mx : mi == 2 ? s / T : s / sqrt((double)T);
+    }
+    D += H;
+  }
+  for (int j = 0; j < m->cfg.n_head; j++) {
+    const SiamDenseConfig *d = &m->cfg.head[j];
+    ref_linear(vec2, vec, m->hw[j], m->hb[j], 1, d->in_features, d->out_features);
+    for (int i = 0; i < d->out_features; i++) vec[i] = ref_act(vec2[i], d->activation);
+    D = d->out_features;
+  }
+  double norm = 0;
+  for (int i = 0; i < D; i++) norm += vec[i] * vec[i];
+  norm = sqrt(norm);
+  if (norm < 1e-12) norm = 1e-12;
+  for (int i = 0; i < D; i++) out[i] = m->cfg.normalize ? vec[i] / norm : vec[i];
+  free(x), free(q), free(k), free(v), free(ctx), free(y), free(h), free(vec), free(vec2);
+  return D;
+}
+
+/* ---- configs ------------------------------------------------------------- */
+
+/* H=8, 2 heads, 2 layers, I=16, V=20, P=12, max_seq_length 10, gelu,
+** pooling cls|mean, one dense tanh head 16 -> 6, normalized. */
+static SiamConfig base_config(void) {
+  SiamConfig c;
+  memset(&c, 0, sizeof c);
+  c.encoder.vocab_size = 20;
+  c.encoder.hidden_size = 8;
+  c.encoder.num_layers = 2;
+  c.encoder.num_heads = 2;
+  c.encoder.intermediate_size = 16;
+  c.encoder.max_position_embeddings = 12;
+  c.encoder.type_vocab_size = 2;
+  c.encoder.activation = SIAM_ACT_GELU;
+  c.encoder.layer_norm_eps = 1e-12;
+  c.tokenizer.max_seq_length = 10;
+  c.pooling = SIAM_POOL_CLS | SIAM_POOL_MEAN;
+  c.n_head = 1;
+  c.head[0] = (SiamDenseConfig){16, 6, 1, SIAM_ACT_TANH};
+  c.normalize = 1;
+  return c;
+}
+
+static int pooled_dim(const SiamConfig *c) {
+  int n = 0;
+  for (int f = c->pooling; f; f >>= 1) n += f & 1;
+  return n * c->encoder.hidden_size;
+}
+
+/* No head, no normalization: the raw pooled vector. */
+static SiamConfig bare(SiamConfig c, int pooling) {
+  c.pooling = pooling;
+  c.n_head = 0;
+  c.normalize = 0;
+  return c;
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static double worst_overall;
+
+/* Builds the encoder for cfg, checks several sequences against the reference. */
+static void check_forward(const char *label, SiamConfig cfg) {
+  char err[SIAM_ERRMAX] = "";
+  RefModel m;
+  memset(&m, 0, sizeof m);
+  m.cfg = cfg;
+  SiamEncoder *enc = siam_encoder_new(&cfg, err);
+  CHECK(enc != NULL, "%s: siam_encoder_new: %s", label, err);
+  if (!enc) return;
+  fill_model(&m, enc);
+  CHECK(siam_encoder_finish(enc, err) == 0, "%s: finish: %s", label, err);
+  int S = cfg.tokenizer.max_seq_length < cfg.encoder.max_position_embeddings ? cfg.tokenizer.max_seq_length
+                                                                            : cfg.encoder.max_position_embeddings;
+  int dim = siam_encoder_dim(enc);
+  int want_dim = cfg.n_head ? cfg.head[cfg.n_head - 1].out_features : pooled_dim(&cfg);
+  CHECK(dim == want_dim, "%s: dim %d, want %d", label, dim, want_dim);
+  int lengths[] = {1, 2, 5, S};
+  double worst = 0;
+  float *out = malloc((size_t)dim * sizeof *out), *again = malloc((size_t)dim * sizeof *again);
+  double *ref = malloc(4096 * sizeof *ref);
+  int32_t ids[64];
+  for (int li = 0; li < 4; li++) {
+    int n = lengths[li];
+    for (int t = 0; t < n; t++) ids[t] = (int32_t)((rng >> 20) % (uint64_t)cfg.encoder.vocab_size), frand();
+    if (n > 2) ids[0] = 0, ids[n - 1] = cfg.encoder.vocab_size - 1; /* both ends of the table */
+    CHECK(siam_encoder_forward(enc, ids, n, out) == 0, "%s: forward n=%d failed", label, n);
+    int rd = ref_forward(&m, ids, n, ref);
+    CHECK(rd == dim, "%s: reference dim %d vs %d", label, rd, dim);
+    double d = 0, norm = 0;
+    for (int i = 0; i < dim; i++) {
+      double di = fabs(out[i] - ref[i]);
+      if (!(di <= d)) d = di; /* NaN counts as worst */
+      norm += (double)out[i] * out[i];
+    }
+    CHECK(d <= TOL, "%s: n=%d max |diff| %.3g > %.1g", label, n, d, TOL);
+    if (cfg.normalize) CHECK(fabs(sqrt(norm) - 1) < 1e-6, "%s: n=%d norm %.9f", label, n, sqrt(norm));
+    if (d > worst || d != d) worst = d;
+    /* A longer sequence in between must not change the result: the arena
+    ** holds nothing across calls. */
+    int32_t full[64];
+    for (int t = 0; t < S; t++) full[t] = (int32_t)(t % cfg.encoder.vocab_size);
+    CHECK(siam_encoder_forward(enc, full, S, again) == 0, "%s: forward S=%d", label, S);
+    CHECK(siam_encoder_forward(enc, ids, n, again) == 0, "%s: forward n=%d again", label, n);
+    CHECK(memcmp(out, again, (size_t)dim * sizeof *out) == 0, "%s: n=%d not reproducible", label, n);
+  }
+  printf("  %-34s dim %3d  max |diff| %.3g\n", label, dim, worst);
+  if (worst > worst_overall) worst_overall = worst;
+  free(out), free(again), free(ref);
+  free_model(&m);
+  siam_encoder_free(enc);
+}
+
+static void test_forward(void) {
+  SiamConfig c = base_config();
+  check_forward("base (gelu, cls|mean, tanh head)", c);
+
+  c = base_config();
+  c.encoder.activation = SIAM_ACT_RELU;
+  check_forward("relu", c);
+  c.encoder.activation = SIAM_ACT_GELU_NEW;
+  check_forward("gelu_new", c);
+
+  c = base_config();
+  check_forward("pool cls", bare(c, SIAM_POOL_CLS));
+  check_forward("pool max", bare(c, SIAM_POOL_MAX));
+  check_forward("pool mean", bare(c, SIAM_POOL_MEAN));
+  check_forward("pool mean_sqrt_len", bare(c, SIAM_POOL_MEAN_SQRT_LEN));
+  check_forward("pool mean|mean_sqrt_len", bare(c, SIAM_POOL_MEAN | SIAM_POOL_MEAN_SQRT_LEN));
+  check_forward("pool all four", bare(c, 15));
+  SiamConfig n = bare(c, 15);
+  n.normalize = 1;
+  check_forward("pool all four, normalized", n);
+
+  /* A deeper head: every head activation, a layer without bias. */
+  c = base_config();
+  c.pooling = SIAM_POOL_MAX | SIAM_POOL_MEAN_SQRT_LEN;
+  c.n_head = 5;
+  c.head[0] = (SiamDenseConfig){16, 12, 1, SIAM_ACT_RELU};
+  c.head[1] = (SiamDenseConfig){12, 9, 0, SIAM_ACT_SIGMOID};
+  c.head[2] = (SiamDenseConfig){9, 7, 1, SIAM_ACT_GELU};
+  c.head[3] = (SiamDenseConfig){7, 20, 1, SIAM_ACT_IDENTITY};
+  c.head[4] = (SiamDenseConfig){20, 5, 0, SIAM_ACT_TANH};
+  check_forward("5-layer head, no-bias layers", c);
+
+  /* Four heads of width 3, one layer, 3 layers, larger eps. */
+  c = base_config();
+  c.encoder.hidden_size = 12;
+  c.encoder.num_heads = 4;
+  c.encoder.num_layers = 3;
+  c.encoder.intermediate_size = 20;
+  c.encoder.layer_norm_eps = 1e-5;
+  c.head[0].in_features = 24;
+  check_forward("H=12, 4 heads, 3 layers", c);
+  c.encoder.num_heads = 1;
+  c.encoder.num_layers = 0;
+  check_forward("1 head, 0 layers", c);
+
+  /* max_seq_length beyond the position table: capped at P. */
+  c = base_config();
+  c.tokenizer.max_seq_length = 40;
+  c.encoder.max_position_embeddings = 16;
+  check_forward("max_seq_length 40 > P 16", c);
+}
+
+/* The stored tensors a config needs (what siam_config_tensors would list),
+** written by hand so this test does not depend on config.c. */
+typedef struct {
+  char name[96];
+  size_t numel;
+  float *p;
+} Tensor;
+
+static int list_tensors(const SiamConfig *c, Tensor *out) {
+  size_t H = (size_t)c->encoder.hidden_size;
+  const char *emb[] = {"word_embeddings.weight", "position_embeddings.weight", "token_type_embeddings.weight",
+                       "LayerNorm.weight", "LayerNorm.bias"};
+  size_t emb_numel[] = {(size_t)c->encoder.vocab_size * H, (size_t)c->encoder.max_position_embeddings * H,
+                        (size_t)c->encoder.type_vocab_size * H, H, H};
+  int n = 0;
+  for (int i = 0; i < 5; i++) {
+    snprintf(out[n].name, sizeof out[n].name, "embeddings.%s", emb[i]);
+    out[n++].numel = emb_numel[i];
+  }
+  for (int l = 0; l < c->encoder.num_layers; l++)
+    for (int k = 0; k < N_LAYER_T; k++) {
+      snprintf(out[n].name, sizeof out[n].name, "encoder.layer.%d.%s", l, layer_names[k]);
+      out[n++].numel = layer_numel(c, k);
+    }
+  for (int j = 0; j < c->n_head; j++) {
+    const SiamDenseConfig *d = &c->head[j];
+    snprintf(out[n].name, sizeof out[n].name, "head.%d.weight", j);
+    out[n++].numel = (size_t)d->out_features * (size_t)d->in_features;
+    if (d->bias) {
+      snprintf(out[n].name, sizeof out[n].name, "head.%d.bias", j);
+      out[n++].numel = (size_t)d->out_features;
+    }
+  }
+  return n;
+}
+
+/* Every stored name maps to a separate region; other names give NULL. */
+static void test_params(void) {
+  char err[SIAM_ERRMAX] = "";
+  SiamConfig c = base_config();
+  c.n_head = 2;
+  c.head[0] = (SiamDenseConfig){16, 6, 0, SIAM_ACT_TANH};
+  c.head[1] = (SiamDenseConfig){6, 4, 1, SIAM_ACT_IDENTITY};
+  SiamEncoder *enc = siam_encoder_new(&c, err);
+  CHECK(enc != NULL, "siam_encoder_new: %s", err);
+  if (!enc) return;
+  size_t H = 8, IM = 16;
+
+  struct { const char *name; size_t numel; } bad[] = {
+      {"pooler.dense.weight", H * H},
+      {"pooler.dense.bias", H},
+      {"embeddings.position_ids", 12},
+      {"embeddings.word_embeddings.weight", 20 * H - 1},
+      {"embeddings.word_embeddings.weight", 20 * H + 1},
+      {"embeddings.word_embeddings", 20 * H},
+      {"embeddings.", H},
+      {"", 0},
+      {"encoder.layer.2.attention.self.query.weight", H * H},
+      {"encoder.layer.01.attention.self.query.weight", H * H},
+      {"encoder.layer.00.attention.self.query.weight", H * H},
+      {"encoder.layer.-1.attention.self.query.weight", H * H},
+      {"encoder.layer.+1.attention.self.query.weight", H * H},
+      {"encoder.layer..attention.self.query.weight", H * H},
+      {"encoder.layer.0attention.self.query.weight", H * H},
+      {"encoder.layer.99999999999999999999.attention.self.query.weight", H * H},
+      {"encoder.layer.0.attention.self.query.weight", H * H + 1},
+      {"encoder.layer.0.attention.self.query.weightx", H * H},
+      {"encoder.layer.0.attention.self.query", H * H},
+      {"encoder.layer.1.intermediate.dense.weight", H * H},
+      {"encoder.layer.1.output.dense.weight", IM * IM},
+      {"encoder.layer.0.", 0},
+      {"head.0.bias", 6},      /* layer 0 has no bias */
+      {"head.0.weight", 6 * 8}, /* wrong in_features */
+      {"head.2.weight", 4 * 6},
+      {"head.1.weight.", 4 * 6},
+      {"head.x.weight", 4 * 6},
+      {"Embeddings.word_embeddings.weight", 20 * H},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    CHECK(siam_encoder_param(enc, bad[i].name, bad[i].numel) == NULL, "param(\"%s\", %zu) not NULL", bad[i].name,
+          bad[i].numel);
+
+  /* All the good names: non-NULL, and no two regions overlap. */
+  Tensor good[64];
+  int n = list_tensors(&c, good);
+  for (int i = 0; i < n; i++) {
+    good[i].p = siam_encoder_param(enc, good[i].name, good[i].numel);
+    CHECK(good[i].p != NULL, "param(\"%s\", %zu) is NULL", good[i].name, good[i].numel);
+  }
+  for (int i = 0; i < n; i++)
+    for (int j = i + 1; j < n; j++) {
+      if (!good[i].p || !good[j].p) continue;
+      uintptr_t a0 = (uintptr_t)good[i].p, a1 = a0 + good[i].numel * sizeof(float);
+      uintptr_t b0 = (uintptr_t)good[j].p, b1 = b0 + good[j].numel * sizeof(float);
+      CHECK(a1 <= b0 || b1 <= a0, "%s and %s overlap", good[i].name, good[j].name);
+    }
+  /* Writing each whole region is in bounds (ASan checks this). */
+  for (int i = 0; i < n; i++)
+    if (good[i].p) memset(good[i].p, 0, good[i].numel * sizeof(float));
+  siam_encoder_free(enc);
+}
+
+static void test_bad_input(void) {
+  char err[SIAM_ERRMAX] = "";
+  SiamConfig c = base_config();
+  RefModel m;
+  memset(&m, 0, sizeof m);
+  m.cfg = c;
+  SiamEncoder *enc = siam_encoder_new(&c, err);
+  CHECK(enc != NULL, "siam_encoder_new: %s", err);
+  if (!enc) return;
+  fill_model(&m, enc);
+  float out[6];
+  int32_t ids[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  CHECK(siam_encoder_forward(enc, ids, 3, out) == -1, "forward before finish should fail");
+  CHECK(siam_encoder_finish(enc, err) == 0, "finish: %s", err);
+  CHECK(siam_encoder_forward(enc, ids, 3, out) == 0, "forward n=3");
+  float before[6];
+  memcpy(before, out, sizeof out);
+  CHECK(siam_encoder_forward(enc, ids, 0, out) == -1, "n=0 accepted");
+  CHECK(siam_encoder_forward(enc, ids, -1, out) == -1, "n=-1 accepted");
+  CHECK(siam_encoder_forward(enc, ids, 11, out) == -1, "n=11 > max_seq_length 10 accepted");
+  CHECK(siam_encoder_forward(enc, ids, 10, out) == 0, "n=10 refused");
+  memcpy(out, before, sizeof out);
+  ids[1] = 20;
+  CHECK(siam_encoder_forward(enc, ids, 3, out) == -1, "id 20 = vocab_size accepted");
+  ids[1] = -1;
+  CHECK(siam_encoder_forward(enc, ids, 3, out) == -1, "id -1 accepted");
+  ids[1] = INT32_MAX;
+  CHECK(siam_encoder_forward(enc, ids, 3, out) == -1, "id INT32_MAX accepted");
+  ids[1] = 2;
+  CHECK(memcmp(out, before, sizeof out) == 0, "refused call wrote its output");
+  free_model(&m);
+  siam_encoder_free(enc);
+}
+
+/* A NaN or infinity anywhere in the weights is refused by finish, which
+** names the tensor. */
+static void test_nonfinite(void) {
+  char err[SIAM_ERRMAX];
+  SiamConfig c = base_config();
+  c.n_head = 2;
+  c.head[0] = (SiamDenseConfig){16, 6, 0, SIAM_ACT_TANH};
+  c.head[1] = (SiamDenseConfig){6, 4, 1, SIAM_ACT_IDENTITY};
+  Tensor t[64];
+  int n = list_tensors(&c, t);
+  for (int i = 0; i < n; i++) {
+    SiamEncoder *enc = siam_encoder_new(&c, err);
+    CHECK(enc != NULL, "siam_encoder_new: %s", err);
+    if (!enc) return;
+    float *p = siam_encoder_param(enc, t[i].name, t[i].numel);
+    int inf = i % 2;
+    if (p) p[t[i].numel / 2] = inf ? -INFINITY : NAN;
+    char want[SIAM_ERRMAX];
+    snprintf(want, sizeof want, "tensor %.95s holds %s", t[i].name, inf ? "an infinity" : "NaN");
+    err[0] = 0;
+    CHECK(siam_encoder_finish(enc, err) == -1, "%s: non-finite value accepted", t[i].name);
+    CHECK(strcmp(err, want) == 0, "message \"%s\", want \"%s\"", err, want);
+    int32_t ids[2] = {1, 2};
+    float out[4];
+    CHECK(siam_encoder_forward(enc, ids, 2, out) == -1, "%s: forward ran after a failed finish", t[i].name);
+    siam_encoder_free(enc);
+  }
+}
+
+static void test_bad_config(void) {
+  char err[SIAM_ERRMAX];
+  struct { const char *label, *want; SiamConfig c; } cases[8];
+  int n = 0;
+  cases[n].label = "heads do not divide hidden", cases[n].want = "num_heads", cases[n].c = base_config();
+  cases[n++].c.encoder.num_heads = 3;
+  cases[n].label = "head in mismatch", cases[n].want = "head layer 0", cases[n].c = base_config();
+  cases[n++].c.head[0].in_features = 8;
+  cases[n].label = "no pooling", cases[n].want = "pooling", cases[n].c = base_config();
+  cases[n++].c.pooling = 0;
+  cases[n].label = "zero vocab", cases[n].want = "positive", cases[n].c = base_config();
+  cases[n++].c.encoder.vocab_size = 0;
+  cases[n].label = "zero max_seq_length", cases[n].want = "positive", cases[n].c = base_config();
+  cases[n++].c.tokenizer.max_seq_length = 0;
+  cases[n].label = "too many head layers", cases[n].want = "head layers", cases[n].c = base_config();
+  cases[n++].c.n_head = SIAM_MAX_HEAD + 1;
+  cases[n].label = "bad activation", cases[n].want = "activation", cases[n].c = base_config();
+  cases[n++].c.encoder.activation = (SiamActivation)99;
+  cases[n].label = "size overflow", cases[n].want = "overflows", cases[n].c = bare(base_config(), SIAM_POOL_CLS);
+  cases[n].c.encoder.num_layers = 100;
+  cases[n++].c.encoder.hidden_size = 1 << 28; /* L*3H*H floats do not fit in size_t */
+  for (int i = 0; i < n; i++) {
+    err[0] = 0;
+    SiamEncoder *enc = siam_encoder_new(&cases[i].c, err);
+    CHECK(enc == NULL, "%s: accepted", cases[i].label);
+    CHECK(err[0] && strstr(err, cases[i].want), "%s: message \"%s\" lacks \"%s\"", cases[i].label, err,
+          cases[i].want);
+    siam_encoder_free(enc);
+  }
+}
+
+/* Each allocation siam_encoder_new makes fails in turn: NULL, a message, no leak. */
+static void test_oom(void) {
+  SiamConfig c = base_config();
+  char err[SIAM_ERRMAX];
+  int failures = 0;
+  for (long k = 1; k < 20; k++) {
+    err[0] = 0;
+    siam_fail_countdown = k;
+    SiamEncoder *enc = siam_encoder_new(&c, err);
+    siam_fail_countdown = 0;
+    if (enc) {
+      siam_encoder_free(enc);
+      break;
+    }
+    failures++;
+    CHECK(strstr(err, "out of memory") != NULL, "allocation %ld failing: message \"%s\"", k, err);
+  }
+  CHECK(failures >= 3, "only %d allocations seen", failures);
+}
+
+/* siam_sgemm against plain loops: C = A B, the form attention's p v uses. */
+static void test_sgemm_nn(void) {
+  int M = 7, N = 5, K = 9;
+  float a[7 * 9], b[9 * 5], c[7 * 5];
+  for (int i = 0; i < M * K; i++) a[i] = frand();
+  for (int i = 0; i < K * N; i++) b[i] = frand();
+  siam_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
+  double worst = 0;
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double s = 0;
+      for (int k = 0; k < K; k++) s += (double)a[i * K + k] * b[k * N + j];
+      double d = fabs(c[i * N + j] - s);
+      if (d > worst) worst = d;
+    }
+  CHECK(worst < 1e-5, "sgemm NN max |diff| %.3g", worst);
+  printf("  sgemm NN vs loops                  max |diff| %.3g\n", worst);
+}
+
+/* C = alpha A B^T + beta C: the nn.Linear form (bias preloaded, beta 1). */
+static void test_sgemm_nt(void) {
+  int M = 6, N = 11, K = 4;
+  float a[6 * 4], bt[11 * 4], c[6 * 11], c0[6 * 11];
+  for (int i = 0; i < M * K; i++) a[i] = frand();
+  for (int i = 0; i < N * K; i++) bt[i] = frand();
+  for (int i = 0; i < M * N; i++) c[i] = c0[i] = frand();
+  siam_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 0.5f, a, K, bt, K, 1.0f, c, N);
+  double worst = 0;
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double s = c0[i * N + j];
+      for (int k = 0; k < K; k++) s += 0.5 * (double)a[i * K + k] * bt[j * K + k];
+      double d = fabs(c[i * N + j] - s);
+      if (d > worst) worst = d;
+    }
+  CHECK(worst < 1e-5, "sgemm NT max |diff| %.3g", worst);
+  printf("  sgemm NT (alpha .5, beta 1)        max |diff| %.3g\n", worst);
+}
+
+int main(void) {
+  char err[SIAM_ERRMAX] = "";
+  if (siam_blas_init(err)) {
+    fprintf(stderr, "cannot load OpenBLAS: %s\n", err);
+    return 1;
+  }
+  printf("OpenBLAS core %s\n", siam_blas_core());
+  test_sgemm_nn();
+  test_sgemm_nt();
+  test_params();
+  test_bad_input();
+  test_bad_config();
+  test_nonfinite();
+  test_oom();
+  test_forward();
+  printf("  worst forward max |diff| %.3g (tolerance %.1g)\n", worst_overall, TOL);
+  return TEST_DONE();
+}
