@@ -9,7 +9,8 @@
 CC      ?= cc
 PKGS    := sqlite3 libcjson libzstd libutf8proc openblas
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wformat=2 -Wshadow \
+# Always on, even when CFLAGS is given on the command line (make sanitize).
+override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wformat=2 -Wshadow \
            -fvisibility=hidden $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs libcjson libzstd libutf8proc) -ldl -lm -lpthread
 

@@ -7,6 +7,9 @@ pass=0 fail=0
 check() {  # check NAME WANT GOT
   if [ "$2" = "$3" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); printf 'FAIL %s\n  got:  %s\n  want: %s\n' "$1" "$3" "$2"; fi
 }
+# A sanitizer build of siamsql.so needs its runtime loaded first into the shell.
+asan=$(ldd ./siamsql.so | awk '/libasan|libubsan/ {print $3}' | tr '\n' ':')
+[ -z "$asan" ] || export LD_PRELOAD="$asan" ASAN_OPTIONS=detect_leaks=0
 model=$(ls -d tests/fixtures/models/st_* 2>/dev/null | head -1)
 db=$(mktemp -d)/shell.db
 run() { sqlite3 -bail -batch "$db" ".load ./siamsql" "$@" 2>&1; }
