@@ -86,7 +86,8 @@ static void keep_model(sqlite3_context *ctx, int i, CachedModel *cm) {
 }
 
 /* The text to encode: TEXT, or a BLOB taken as raw bytes (may hold NULs). */
-static int text_input(sqlite3_context *ctx, const char *fn, sqlite3_value *v, const char **p, size_t *n) {
+static int text_input(sqlite3_context *ctx, const char *fn, const char *what, sqlite3_value *v, const char **p,
+                      size_t *n) {
   int t = sqlite3_value_type(v);
   if (t == SQLITE_BLOB) {
     *p = sqlite3_value_blob(v);
@@ -95,7 +96,7 @@ static int text_input(sqlite3_context *ctx, const char *fn, sqlite3_value *v, co
     return 0;
   }
   if (t != SQLITE_TEXT) {
-    fail(ctx, fn, "text must be TEXT or BLOB, got %s", type_name(t));
+    fail(ctx, fn, "%s must be TEXT or BLOB, got %s", what, type_name(t));
     return -1;
   }
   *p = (const char *)sqlite3_value_text(v);
@@ -124,7 +125,7 @@ void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   size_t n;
   if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
     sqlite3_result_null(ctx);
-  } else if (text_input(ctx, fn, argv[1], &text, &n) == 0) {
+  } else if (text_input(ctx, fn, "text", argv[1], &text, &n) == 0) {
     SiamModel *m = cached_model(cm);
     float *v = embed_new(ctx, fn, m, text, n);
     if (v) sqlite3_result_blob64(ctx, v, (sqlite3_uint64)siam_model_dim(m) * sizeof(float), sqlite3_free);
@@ -182,7 +183,8 @@ void fn_similarity(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   float *a = NULL, *b = NULL;
   if (sqlite3_value_type(argv[1]) == SQLITE_NULL || sqlite3_value_type(argv[2]) == SQLITE_NULL) {
     sqlite3_result_null(ctx);
-  } else if (text_input(ctx, fn, argv[1], &ta, &na) == 0 && text_input(ctx, fn, argv[2], &tb, &nb) == 0 &&
+  } else if (text_input(ctx, fn, "text_a", argv[1], &ta, &na) == 0 &&
+             text_input(ctx, fn, "text_b", argv[2], &tb, &nb) == 0 &&
              (a = embed_new(ctx, fn, m, ta, na)) && (b = embed_new(ctx, fn, m, tb, nb))) {
     sqlite3_result_double(ctx, cosine(a, b, (size_t)siam_model_dim(m)));
   }
@@ -204,7 +206,7 @@ void fn_tokenize(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int32_t *ids = NULL;
   if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
     sqlite3_result_null(ctx);
-  } else if (text_input(ctx, fn, argv[1], &text, &n) == 0) {
+  } else if (text_input(ctx, fn, "text", argv[1], &text, &n) == 0) {
     ids = sqlite3_malloc64((sqlite3_uint64)siam_model_max_tokens(m) * sizeof *ids);
     int count = ids ? siam_model_tokenize(m, text, n, ids) : -1;
     sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));

@@ -251,8 +251,10 @@ static int open_safetensors(Reader *r, const char *module, SiamSafetensors *st) 
 }
 
 /* The encoder's tensors: "bert." prefixes dropped, integer buffers such as
-** embeddings.position_ids skipped (they are not weights); anything unknown is
-** left for siam_bundle_check to report. */
+** embeddings.position_ids skipped (they are not weights), and so are the
+** pretraining heads (cls.predictions.*, cls.seq_relationship.*) that a raw
+** BERT checkpoint carries and no sentence encoder uses; anything else unknown
+** is left for siam_bundle_check to report. */
 static int read_encoder_tensors(Reader *r, const char *module) {
   SiamSafetensors st;
   char rel[PATH_MAX];
@@ -263,7 +265,9 @@ static int read_encoder_tensors(Reader *r, const char *module) {
   for (int i = 0; i < st.n_entries && rc == 0; i++) {
     const SiamStEntry *e = &st.entries[i];
     const char *name = strncmp(e->name, "bert.", 5) == 0 ? e->name + 5 : e->name;
-    if (strcmp(name, "embeddings.position_ids") == 0 || float_dtype(e->dtype, &d, &is_f64)) continue;
+    if (strcmp(name, "embeddings.position_ids") == 0 || strncmp(e->name, "cls.", 4) == 0 ||
+        float_dtype(e->dtype, &d, &is_f64))
+      continue;
     if (strncmp(name, "pooler.", 7) == 0) r->b->cfg.encoder.pooler = 1;
     rc = add_tensor(r, rel, name, e);
   }

@@ -199,3 +199,10 @@ int siam_model_embed(SiamModel *m, const char *text, size_t len, float *out) {
   if (n < 0) return -1;
   return siam_encoder_forward(m->encoder, m->ids, n, out);
 }
+
+int siam_model_embed_batch(SiamModel *m, const char *const *texts, const size_t *lens, int n, float *out) {
+  int dim = siam_model_dim(m);
+  for (int i = 0; i < n; i++)
+    if (siam_model_embed(m, texts[i], lens[i], out + (size_t)i * dim)) return -1;
+  return 0;
+}

@@ -35,10 +35,10 @@
 ** BLOCK code points ahead of step 3, step 4 goes word by word, and all of it
 ** stops as soon as max_seq_length-2 pieces exist (the rest would be truncated
 ** away), so a long document costs only the prefix that is used.  Memory is
-** O(BLOCK + longest word).  Canonical reordering uses a counting
-** sort on long runs of combining marks, where utf8proc's and CPython's
-** insertion sorts would be quadratic.  WordPiece tries only substrings no
-** longer than the longest vocab token, so a word costs O(100 * longest).
+** O(BLOCK + longest word).  Canonical reordering uses a counting sort on long
+** runs of combining marks, where utf8proc's and CPython's insertion sorts
+** would be quadratic.  WordPiece tries only substrings no longer than the
+** longest vocab token, so a word costs O(100 * longest token).
 **
 ** Unicode data (categories, case, decomposition, composition) is utf8proc's;
 ** the only tables here are BERT's own CJK ranges and ASCII punctuation.
@@ -70,7 +70,7 @@ struct SiamTokenizer {
   int32_t *slots;               /* open-addressing table of ids, -1 = empty */
   size_t slot_mask;             /* table size - 1 (a power of two) */
   size_t max_bytes;             /* longest vocab token, bytes */
-  int unk_id, cls_id, sep_id;
+  int unk_id, cls_id, sep_id;   /* vocab ids of the required specials */
   int n_special;                /* specials in all_special_tokens order */
   int max_special;              /* code points in the longest one (>= 1) */
   Special special[N_SPECIAL_MAX];
@@ -138,13 +138,16 @@ static int32_t utf8_next(const unsigned char *s, size_t n, size_t *i) {
   unsigned lo = 0x80, hi = 0xBF;  /* allowed range of the first continuation */
   int32_t cp;
   if (c >= 0xC2 && c <= 0xDF) {
-    need = 1, cp = c & 0x1F;
+    need = 1;
+    cp = c & 0x1F;
   } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 2, cp = c & 0x0F;
+    need = 2;
+    cp = c & 0x0F;
     if (c == 0xE0) lo = 0xA0;   /* overlong */
     if (c == 0xED) hi = 0x9F;   /* surrogates */
   } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 3, cp = c & 0x07;
+    need = 3;
+    cp = c & 0x07;
     if (c == 0xF0) lo = 0x90;   /* overlong */
     if (c == 0xF4) hi = 0x8F;   /* above U+10FFFF */
   } else {
@@ -158,7 +161,8 @@ static int32_t utf8_next(const unsigned char *s, size_t n, size_t *i) {
       return 0xFFFD;
     }
     cp = (cp << 6) | (s[p] & 0x3F);
-    lo = 0x80, hi = 0xBF;
+    lo = 0x80;
+    hi = 0xBF;
   }
   *i = p;
   return cp;
@@ -237,7 +241,8 @@ static int buf_reserve(CpBuf *b, size_t extra) {
   if (siam_mul_size(want, sizeof(int32_t), &bytes)) return -1;
   int32_t *p = siam_realloc(b->p, bytes);
   if (!p) return -1;
-  b->p = p, b->cap = want;
+  b->p = p;
+  b->cap = want;
   return 0;
 }
 
@@ -336,7 +341,9 @@ static int strip_accents(CpBuf *out, const int32_t *in, size_t n, CpBuf *tmp) {
 
 /* Appends Python's str.lower() of c.  utf8proc gives the simple mapping; the
 ** one unconditional full mapping that differs is U+0130 -> i + U+0307.
-** (Final_Sigma needs context, which the per-character regex never gives.) */
+** Final_Sigma is the one context-dependent rule: the per-character regex
+** never gives it context, and the BasicTokenizer's whole-word lower() finds
+** no capital sigma left by then (the regex ran first; NFC composes none). */
 static int push_lower(CpBuf *out, int32_t c) {
   if (c == 0x130) return buf_push(out, 'i') || buf_push(out, 0x307);
   return buf_push(out, utf8proc_tolower(c));
@@ -506,11 +513,15 @@ static int end_word(Run *r) {
     r->b.n = 0;
     for (size_t i = 0; i < w->n; i++)
       if (push_lower(&r->b, w->p[i])) return -1;
-    swap = r->a, r->a = r->b, r->b = swap;
+    swap = r->a;
+    r->a = r->b;
+    r->b = swap;
   }
   if (cfg->strip_accents) {
     if (strip_accents(&r->b, w->p, w->n, &r->tmp)) return -1;
-    swap = r->a, r->a = r->b, r->b = swap;
+    swap = r->a;
+    r->a = r->b;
+    r->b = swap;
   }
   return split_punct(r, w->p, w->n);
 }
@@ -554,6 +565,7 @@ static int run_text(Run *r) {
 }
 
 int siam_tokenize(const SiamTokenizer *tok, const char *text, size_t len, int32_t *ids) {
+  if (!tok || !ids) return -1;
   Run r;
   memset(&r, 0, sizeof r);
   r.t = tok;

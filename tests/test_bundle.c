@@ -605,6 +605,33 @@ static void test_read_errors(void) {
     EXPECT_READ(dir, "model.safetensors: header length 12345 exceeds file size 10");
     rm_rf(dir);
   }
+  /* float64 weights are narrowed to float32 on import. */
+  if (fresh(dir) == 0) {
+    const char *h = "{\"linear.weight\":{\"dtype\":\"F64\",\"shape\":[6,16],\"data_offsets\":[0,768]},"
+                    "\"linear.bias\":{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[768,792]}}";
+    size_t hl = strlen(h), n = 8 + hl + 792;
+    char *img = calloc(1, n);
+    img[0] = (char)hl;
+    memcpy(img + 8, h, hl);
+    double w[96];
+    for (int i = 0; i < 96; i++) w[i] = i == 1 ? 1e39 : i == 2 ? -1e300 : 0.1 * i;
+    memcpy(img + 8 + hl, w, sizeof w);
+    write_bytes(dir, "2_Dense/model.safetensors", img, n);
+    free(img);
+    SiamBundle b;
+    char err[SIAM_ERRMAX];
+    int rc = siam_bundle_read_dir(&b, dir, err);
+    CHECK(rc == 0, "F64 dense: %s", err);
+    if (rc == 0) {
+      const SiamTensor *t = find(&b, "head.0.weight");
+      const float *f = t ? t->data : NULL;
+      CHECK(f && t->dtype == SIAM_F32 && t->nbytes == 384, "F64 became f32");
+      CHECK(f && f[0] == 0.0f && isinf(f[1]) && f[1] > 0 && isinf(f[2]) && f[2] < 0 && f[5] == (float)0.5,
+            "F64 values narrowed");
+      siam_bundle_free(&b);
+    }
+    rm_rf(dir);
+  }
   /* A Dense file with a stray tensor. */
   if (fresh(dir) == 0) {
     char path[64], err[SIAM_ERRMAX];
