@@ -25,8 +25,10 @@
 typedef struct SiamTokenizer SiamTokenizer;
 
 /* Builds a tokenizer over vocab[0..n_vocab-1] (id = index; tokens are
-** copied, NUL-terminated UTF-8).  Fails (err set) if a special token named in
-** cfg is missing from the vocab or a token appears twice. */
+** copied, NUL-terminated UTF-8).  Fails (err set) if the unk, cls or sep
+** token is missing from the vocab, or a token is empty or appears twice.
+** (A literal pad/mask/extra special token absent from the vocab maps to unk.)
+** The tokenizer is read-only once built: threads may share it. */
 SiamTokenizer *siam_tokenizer_new(const SiamTokenizerConfig *cfg,
                                   const char *const *vocab, int n_vocab,
                                   char err[SIAM_ERRMAX]);
