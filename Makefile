@@ -49,13 +49,31 @@ demo: deps
 	$(MAKE) siamsql.so
 	bash demo/run.sh
 
+# `make install` puts siamsql.so where SQLite's dlopen() finds a bare name,
+# so `.load siamsql` and conn.load_extension("siamsql") work from anywhere:
+# the system library directory (dlopen does not search /usr/local/lib for a
+# file that is not in ld.so.cache, and ldconfig caches only lib*.so files).
+PREFIX   ?= /usr/local
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+EXTDIR   ?= $(if $(MULTIARCH),/usr/lib/$(MULTIARCH),/usr/lib)
+DATADIR  ?= $(PREFIX)/share/siamsql
+
+install: siamsql.so
+	install -d $(DESTDIR)$(EXTDIR) $(DESTDIR)$(DATADIR)
+	install -m 644 siamsql.so $(DESTDIR)$(EXTDIR)/siamsql.so
+	install -m 644 sql/schema.sql sql/clone_and_replace_head.sql README.md $(DESTDIR)$(DATADIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(EXTDIR)/siamsql.so
+	rm -rf $(DESTDIR)$(DATADIR)
+
 deps:
 	bash scripts/install-deps
 
 clean:
 	rm -f siamsql.so model/*.o ext/*.o $(UNIT_TESTS) $(SQL_TESTS)
 
-.PHONY: all demo deps test sanitize clean
+.PHONY: all demo deps install uninstall test sanitize clean
 
 # The schema is compiled in from sql/schema.sql.
 ext/schema_sql.h: sql/schema.sql

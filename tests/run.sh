@@ -8,9 +8,12 @@ run_one() {
   out=$("$@" 2>&1); rc=$?
   printf '%s\n' "$out" | grep -E 'FAIL|passed|ERROR|runtime error|Sanitizer' | head -40
   local line p f
-  line=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -1)
-  p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
-  [ -n "$line" ] || { p=0; f=1; }
+  # A program may print several summary lines (one per sub-suite): add them up.
+  local lines
+  lines=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed')
+  p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$lines" | awk '{s += $1} END {print s + 0}')
+  f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$lines" | awk '{s += $1} END {print s + 0}')
+  [ -n "$lines" ] || { p=0; f=1; }
   if [ $rc -ne 0 ] && [ "${f:-0}" -eq 0 ]; then f=1; fi
   pass=$((pass + p)); fail=$((fail + f))
   [ $rc -eq 0 ] || broken+=("$*")
