@@ -5,6 +5,7 @@
 #   make test       build and run the whole test suite
 #   make sanitize   run the suite under ASan + UBSan
 #   make demo       import the shipped model and find near-duplicate passages
+#   make bench      siamsql against PyTorch and OpenBLAS's sgemm (bench/bench.py)
 
 CC      ?= cc
 PKGS    := sqlite3 libcjson libzstd libutf8proc openblas
@@ -70,13 +71,81 @@ uninstall:
 deps:
 	bash scripts/install-deps
 
+bench: siamsql.so
+	bash bench/run.sh
+
 clean:
 	rm -f siamsql.so model/*.o ext/*.o $(UNIT_TESTS) $(SQL_TESTS)
 
-.PHONY: all demo deps install uninstall test sanitize clean
+.PHONY: all demo deps install uninstall test sanitize clean bench
 
 # The schema is compiled in from sql/schema.sql.
 ext/schema_sql.h: sql/schema.sql
 	awk 'BEGIN{print "#define SIAM_SCHEMA_SQL \\"} {gsub(/\\/,"\\\\"); gsub(/"/,"\\\""); print "  \"" $$0 "\\n\" \\"} END{print "  \"\""}' $< > $@
 
 ext/store.o: ext/schema_sql.h
+
+# ---- hardening: fuzzing, valgrind, ThreadSanitizer (issue 7) -----------------
+#
+#   make fuzz                 every fuzz target for FUZZ_SECONDS each (make -j2 runs two at once)
+#   make fuzz-tokenizer       one target (also fuzz-safetensors, fuzz-config, fuzz-blob)
+#   make fuzz-build           build the fuzzers only
+#   make valgrind             the core tests under valgrind memcheck
+#   make tsan                 the concurrency test under ThreadSanitizer
+#
+# Fuzzers link model/ only (no SQLite), built by clang with libFuzzer, ASan and
+# UBSan.  Seeds come from tests/corpus/<target>; what libFuzzer adds goes to
+# fuzz/work/<target>, crashes to fuzz/artifacts/, logs to fuzz/logs/.
+
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := tokenizer safetensors config blob
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow $(shell pkg-config --cflags $(PKGS))
+FUZZ_OBJ     := $(patsubst model/%.c,fuzz/build/%.o,$(MODEL_SRC))
+FUZZ_BINS    := $(addprefix fuzz/build/fuzz_,$(FUZZ_TARGETS))
+# Per-target input size caps: long texts exercise the streaming tokenizer.
+FUZZ_MAXLEN_tokenizer   := 65536
+FUZZ_MAXLEN_safetensors := 16384
+FUZZ_MAXLEN_config      := 8192
+FUZZ_MAXLEN_blob        := 16384
+
+fuzz/build/%.o: model/%.c $(HEADERS)
+	@mkdir -p fuzz/build
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+fuzz/build/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz-%: fuzz/build/fuzz_%
+	@mkdir -p fuzz/work/$* fuzz/artifacts fuzz/logs
+	./fuzz/build/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) -timeout=10 \
+	  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=fuzz/artifacts/$*- \
+	  fuzz/work/$* tests/corpus/$* 2>&1 | tee fuzz/logs/$*.log | grep -E '^(#[0-9]+.*(INITED|DONE)|stat::|==[0-9]+==|SUMMARY)'
+
+fuzz: $(addprefix fuzz-,$(FUZZ_TARGETS))
+
+VALGRIND_TESTS := tests/test_config tests/test_tokenizer tests/test_bundle tests/test_safetensors \
+                  tests/sql_store tests/sql_corrupt
+VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+            --show-leak-kinds=definite
+
+valgrind: siamsql.so $(VALGRIND_TESTS)
+	@fail=0; for t in $(VALGRIND_TESTS); do \
+	  out=$$($(VALGRIND) ./$$t 2>&1); rc=$$?; \
+	  printf '%s\n' "$$out" | grep -E 'passed|FAIL|==[0-9]+=='; \
+	  [ $$rc -eq 0 ] || { echo "valgrind: $$t exited $$rc"; fail=1; }; \
+	done; exit $$fail
+
+# Builds in place (like sanitize) and cleans up after, so a later `make test`
+# does not pick up the TSan objects.
+tsan:
+	$(MAKE) clean
+	$(MAKE) siamsql.so tests/sql_concurrency CC=$(FUZZ_CC) \
+	  CFLAGS="-O1 -g -fsanitize=thread -fno-omit-frame-pointer"
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ./tests/sql_concurrency; rc=$$?; \
+	  $(MAKE) clean >/dev/null; exit $$rc
+
+.PHONY: fuzz fuzz-build valgrind tsan

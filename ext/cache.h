@@ -29,4 +29,14 @@ SiamModel *cached_model(CachedModel *cm);
 sqlite3_int64 cached_revision(const CachedModel *cm);
 void cached_model_release(void *cm);   /* void* so it can be an auxdata destructor */
 
+/* The embedding of text (n bytes) into out (siam_model_dim floats): from the
+** model's embedding cache, or computed by siam_model_embed and remembered.
+** The cache belongs to this CachedModel, so it is keyed by text and model
+** revision and dies with the model.  It holds at most SIAMSQL_EMBED_CACHE_BYTES
+** (environment, read when the model loads; default 16 MB, 0 turns it off) and
+** lets the least recently used entries go first.  Returns 0, or -1 when the
+** embedding could not be computed (out of memory); failing to remember one is
+** not an error. */
+int cached_embed(CachedModel *cm, const char *text, size_t n, float *out);
+
 #endif

@@ -169,6 +169,18 @@ static void similarity_of_vectors(sqlite3_context *ctx, sqlite3_value **argv) {
     sqlite3_result_double(ctx, cosine(sqlite3_value_blob(argv[0]), sqlite3_value_blob(argv[1]), (size_t)na / 4));
 }
 
+/* Like embed_new, through the model's embedding cache (cache.h), so that a
+** text x text join encodes each distinct text once. */
+static float *embed_cached(sqlite3_context *ctx, const char *fn, CachedModel *cm, const char *text, size_t n) {
+  float *out = sqlite3_malloc64((sqlite3_uint64)siam_model_dim(cached_model(cm)) * sizeof(float));
+  if (!out || cached_embed(cm, text, n, out)) {
+    sqlite3_free(out);
+    fail(ctx, fn, "out of memory");
+    return NULL;
+  }
+  return out;
+}
+
 void fn_similarity(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (argc == 2) {
     similarity_of_vectors(ctx, argv);
@@ -185,7 +197,7 @@ void fn_similarity(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     sqlite3_result_null(ctx);
   } else if (text_input(ctx, fn, "text_a", argv[1], &ta, &na) == 0 &&
              text_input(ctx, fn, "text_b", argv[2], &tb, &nb) == 0 &&
-             (a = embed_new(ctx, fn, m, ta, na)) && (b = embed_new(ctx, fn, m, tb, nb))) {
+             (a = embed_cached(ctx, fn, cm, ta, na)) && (b = embed_cached(ctx, fn, cm, tb, nb))) {
     sqlite3_result_double(ctx, cosine(a, b, (size_t)siam_model_dim(m)));
   }
   sqlite3_free(a);
@@ -317,8 +329,8 @@ void fn_import(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   SiamBundle b;
   char err[SIAM_ERRMAX];
   memset(&b, 0, sizeof b);
-  if (siam_bundle_read_dir(&b, dir, err)) {
-    fail(ctx, fn, "%s: %s", dir, err);
+  if (siam_bundle_read_dir(&b, dir, err) || siam_bundle_check_tokenizer(&b, err)) {
+    fail(ctx, fn, "%s: %s", dir, err);  /* a vocab the loader would refuse is refused now */
   } else if (o.has_dtype && siam_bundle_convert(&b, o.dtype, err)) {
     fail(ctx, fn, "%s", err);
   } else if (store_write_bundle(sqlite3_context_db_handle(ctx), name, &b, dir, o.replace, err)) {

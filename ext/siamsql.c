@@ -14,6 +14,7 @@ SQLITE_EXTENSION_INIT1
 
 #include "cache.h"
 #include "functions.h"
+#include "vtabs.h"
 
 /* Pure functions of their arguments and the model tables.  DETERMINISTIC so
 ** they can be used in indexes, generated columns and views (a model update
@@ -63,6 +64,9 @@ int sqlite3_siamsql_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
     rc = sqlite3_create_function_v2(db, functions[i].name, functions[i].n_arg, functions[i].flags, cache,
                                     functions[i].fn, NULL, NULL, release_cache);
   }
+  /* Table-valued functions (vtabs.h): eponymous, DIRECTONLY. */
+  if (rc == SQLITE_OK) rc = embed_each_register(db, cache);
+  if (rc == SQLITE_OK) rc = nearest_register(db);
   cache_release(cache);
   if (rc != SQLITE_OK && pzErrMsg) *pzErrMsg = sqlite3_mprintf("siamsql: %s", sqlite3_errmsg(db));
   return rc;

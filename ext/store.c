@@ -60,7 +60,7 @@ static int read_config(sqlite3 *db, const char *name, char **json, char *err) {
     *json = siam_strndup(text, (size_t)sqlite3_column_bytes(st, 0));
     rc = *json ? 0 : siam_errf(err, "out of memory");
   } else if (step == SQLITE_ROW) {
-    siam_errf(err, "config is not TEXT");
+    siam_errf(err, "model '%s': config is not TEXT", name);
   } else if (step == SQLITE_DONE) {
     siam_errf(err, "no model named '%s'", name);
   } else {
@@ -240,7 +240,10 @@ int store_write_bundle(sqlite3 *db, const char *name, const SiamBundle *b, const
 
 /* ---- reading a bundle (export) ------------------------------------------------ */
 
-static int read_bundle_tensors(sqlite3 *db, const char *name, SiamBundle *b, char *err) {
+/* Every row is matched to the tensor its config requires before its frame
+** is decoded, so a stored shape never sizes an allocation on its own. */
+static int read_bundle_tensors(sqlite3 *db, const char *name, SiamBundle *b, const SiamTensorSpec *specs,
+                               int n_specs, char *err) {
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(db, "SELECT name, dtype, shape, data FROM siam_tensor WHERE model = ?1", -1, &st,
                          NULL) != SQLITE_OK)
@@ -253,6 +256,11 @@ static int read_bundle_tensors(sqlite3 *db, const char *name, SiamBundle *b, cha
       rc = siam_errf(err, "siam_tensor row with a name, dtype or shape that is not TEXT");
       break;
     }
+    int k = siam_tensor_spec_find(specs, n_specs, tname);
+    if (k < 0) {
+      rc = siam_errf(err, "unexpected tensor %s (not part of the config's architecture)", tname);
+      break;
+    }
     if (b->n_tensors == cap) {
       cap = cap ? 2 * cap : 64;
       SiamTensor *grown = siam_realloc(b->tensors, (size_t)cap * sizeof *grown);
@@ -263,7 +271,7 @@ static int read_bundle_tensors(sqlite3 *db, const char *name, SiamBundle *b, cha
       b->tensors = grown;
     }
     SiamTensor *t = &b->tensors[b->n_tensors++];
-    rc = siam_tensor_from_row(t, tname, dtype, shape, sqlite3_column_blob(st, 3),
+    rc = siam_tensor_from_row(t, &specs[k], tname, dtype, shape, sqlite3_column_blob(st, 3),
                               (size_t)sqlite3_column_bytes(st, 3), err);
   }
   if (rc == 0 && step != SQLITE_DONE) rc = db_err(db, err, "reading siam_tensor");
@@ -282,7 +290,11 @@ static int read_bundle_vocab(sqlite3 *db, const char *name, SiamBundle *b, char 
   if (!b->vocab) rc = siam_errf(err, "out of memory");
   while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
     const char *token;
-    if (text_col(st, 1, &token) || sqlite3_column_int64(st, 0) != b->n_vocab) {
+    if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || text_col(st, 1, &token)) {  /* as load_vocab */
+      rc = siam_errf(err, "siam_vocab row with a non-integer id or non-text token");
+      break;
+    }
+    if (sqlite3_column_int64(st, 0) != b->n_vocab) {
       rc = siam_errf(err, "vocab ids must be 0..%d with no gaps or duplicates (at id %d)",
                      b->cfg.encoder.vocab_size - 1, b->n_vocab);
       break;
@@ -291,7 +303,12 @@ static int read_bundle_vocab(sqlite3 *db, const char *name, SiamBundle *b, char 
       rc = siam_errf(err, "vocab has more tokens than config's vocab_size %d", b->cfg.encoder.vocab_size);
       break;
     }
-    b->vocab[b->n_vocab] = siam_strndup(token, (size_t)sqlite3_column_bytes(st, 1));
+    size_t len = (size_t)sqlite3_column_bytes(st, 1);
+    if (len == 0 || memchr(token, 0, len)) {  /* what the loader refuses (siam_model_add_token) */
+      rc = siam_errf(err, "vocab token %d is empty or holds a NUL", b->n_vocab);
+      break;
+    }
+    b->vocab[b->n_vocab] = siam_strndup(token, len);
     if (!b->vocab[b->n_vocab]) rc = siam_errf(err, "out of memory");
     else b->n_vocab++;
   }
@@ -303,14 +320,19 @@ static int read_bundle_vocab(sqlite3 *db, const char *name, SiamBundle *b, char 
 int store_read_bundle(sqlite3 *db, const char *name, SiamBundle *b, char err[SIAM_ERRMAX]) {
   char *json = NULL;
   char why[SIAM_ERRMAX];
+  SiamTensorSpec *specs = NULL;
+  int n_specs = 0;
   memset(b, 0, sizeof *b);
   int rc = read_config(db, name, &json, err);
   if (rc) return rc;
   rc = siam_config_parse(&b->cfg, json, strlen(json), why);
-  if (rc == 0) rc = read_bundle_tensors(db, name, b, why);
+  if (rc == 0 && (n_specs = siam_config_tensors(&b->cfg, &specs, why)) < 0) rc = -1;
+  if (rc == 0) rc = read_bundle_tensors(db, name, b, specs, n_specs, why);
   if (rc == 0) rc = read_bundle_vocab(db, name, b, why);
   if (rc == 0) rc = siam_bundle_check(b, why);
+  if (rc == 0) rc = siam_bundle_check_tokenizer(b, why);  /* export nothing that could not load */
   if (rc) siam_errf(err, "model '%s': %s", name, why);
+  siam_free(specs);
   siam_free(json);
   return rc;
 }

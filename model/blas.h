@@ -23,9 +23,24 @@ void siam_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRAN
                 float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 /* What OpenBLAS runs: its core name ("SkylakeX", "Haswell", "Prescott"...),
-** whether siamsql chose it, and its thread count. */
+** and whether siamsql chose it. */
 const char *siam_blas_core(void);
 int siam_blas_core_chosen(void);
+
+/* Threads siamsql computes with.  The default is SIAMSQL_THREADS when it
+** holds a positive number, else the number of online cores.
+** siam_set_threads(n) sets it for the process (n <= 0 restores the default);
+** it applies from the next matrix product on.
+**
+** No oversubscription: siamsql starts no threads of its own; the threads are
+** OpenBLAS's, and a product too small to gain from them (a short query's
+** matrices) runs on the calling thread alone, so a single query's latency
+** does not suffer from the thread count. */
+void siam_set_threads(int n);
+int siam_get_threads(void);
+
+/* Same as siam_get_threads (kept for siam_info); siam_blas_set_threads is
+** siam_set_threads. */
 int siam_blas_threads(void);
 void siam_blas_set_threads(int n);
 

@@ -8,8 +8,8 @@
 ** checksum and content-size flags on.  Unpacking trusts nothing in the frame
 ** until it is checked: the declared size must be known and equal what the
 ** caller expects (the tensor's shape says how many bytes it needs) before any
-** memory is set aside, the blob must be exactly one frame, and zstd verifies
-** the checksum while decoding.
+** memory is set aside, the frame must carry a checksum, the blob must be
+** exactly one frame, and zstd verifies the checksum while decoding.
 */
 #include "bundle.h"
 
@@ -55,6 +55,17 @@ static int declared_size(const void *blob, size_t n, unsigned long long *size, c
   return 0;
 }
 
+/* A zstd data frame (not a skippable one) whose header sets the
+** Content_Checksum_flag (bit 2 of the frame header descriptor, RFC 8878
+** 3.1.1.1.1): without a checksum a flipped bit could decode silently. */
+static int checksummed(const void *blob, size_t n, char *err) {
+  const unsigned char *p = blob;
+  if (n < 5 || (p[0] | p[1] << 8 | p[2] << 16 | (unsigned long)p[3] << 24) != ZSTD_MAGICNUMBER)
+    return siam_errf(err, "corrupt zstd frame: not a zstd data frame");
+  if (!(p[4] & 4)) return siam_errf(err, "zstd frame has no checksum (siam_pack always writes one)");
+  return 0;
+}
+
 /* The frame must span the whole blob: no truncation, nothing after it. */
 static int one_frame(const void *blob, size_t n, char *err) {
   size_t fsz = ZSTD_findFrameCompressedSize(blob, n);
@@ -66,7 +77,7 @@ static int one_frame(const void *blob, size_t n, char *err) {
 int siam_blob_unpack(const void *blob, size_t n, void *out, size_t expect, char err[SIAM_ERRMAX]) {
   unsigned long long declared = 0;
   if (!blob) blob = "";
-  if (declared_size(blob, n, &declared, err)) return -1;
+  if (declared_size(blob, n, &declared, err) || checksummed(blob, n, err)) return -1;
   if (declared != expect)
     return siam_errf(err, "zstd frame declares %llu bytes, shape needs %zu", declared, expect);
   if (one_frame(blob, n, err)) return -1;
@@ -85,7 +96,7 @@ int siam_blob_unpack_alloc(const void *blob, size_t n, size_t max_bytes, void **
   *out = NULL;
   *out_n = 0;
   if (!blob) blob = "";
-  if (declared_size(blob, n, &declared, err)) return -1;
+  if (declared_size(blob, n, &declared, err) || checksummed(blob, n, err)) return -1;
   if (declared > max_bytes || declared > SIZE_MAX)
     return siam_errf(err, "zstd frame declares %llu bytes, more than the limit of %zu", declared, max_bytes);
   void *buf = siam_malloc((size_t)declared);

@@ -11,6 +11,8 @@
 */
 #include "bundle.h"
 
+#include "tokenizer.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +211,13 @@ static int check_vocab(const SiamBundle *b, char *err) {
     return siam_errf(err, "vocab has %d tokens, config expects %d", b->n_vocab, b->cfg.encoder.vocab_size);
   for (int i = 0; i < b->n_vocab; i++)
     if (!b->vocab[i] || !b->vocab[i][0]) return siam_errf(err, "vocab token %d is empty", i);
+  return 0;
+}
+
+int siam_bundle_check_tokenizer(const SiamBundle *b, char err[SIAM_ERRMAX]) {
+  SiamTokenizer *t = siam_tokenizer_new(&b->cfg.tokenizer, (const char *const *)b->vocab, b->n_vocab, err);
+  if (!t) return -1;
+  siam_tokenizer_free(t);
   return 0;
 }
 

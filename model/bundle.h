@@ -57,6 +57,11 @@ int siam_bundle_write_dir(const SiamBundle *b, const char *dir, int overwrite, c
 ** Messages read "tensor X has shape [a,b], config expects [c,d]". */
 int siam_bundle_check(SiamBundle *b, char err[SIAM_ERRMAX]);
 
+/* Builds (and frees) the tokenizer the bundle's vocab and config give, so a
+** vocab the loader would refuse (a token twice, [CLS] not in it) is refused
+** here too.  Export uses it; 0 or -1 + err. */
+int siam_bundle_check_tokenizer(const SiamBundle *b, char err[SIAM_ERRMAX]);
+
 /* Converts every tensor to dtype (round to nearest even). Returns 0 or -1 (OOM). */
 int siam_bundle_convert(SiamBundle *b, SiamDtype dtype, char err[SIAM_ERRMAX]);
 
@@ -69,8 +74,8 @@ void siam_bundle_free(SiamBundle *b);
 int siam_blob_pack(const void *raw, size_t n, void **out, size_t *out_n, char err[SIAM_ERRMAX]);
 
 /* Decodes a frame that must hold exactly `expect` bytes (the shape's size):
-** a declared size other than that, a truncated frame or a checksum mismatch is
-** an error, checked before allocating.  out must hold expect bytes. */
+** a declared size other than that, a frame without a checksum, a truncated
+** frame or a checksum mismatch is an error, checked before allocating.  out must hold expect bytes. */
 int siam_blob_unpack(const void *blob, size_t n, void *out, size_t expect, char err[SIAM_ERRMAX]);
 
 /* Decodes a frame of unknown size, refusing anything over max_bytes. */

@@ -23,6 +23,10 @@
 #define MAX_POSITIONS 65536
 #define MAX_TYPES 1024
 #define MAX_DENSE 65536
+/* Each size alone in range can still multiply out to terabytes (hidden 16384
+** with 256 layers is 3 TB of weights).  The whole model, weights plus the
+** activations of one max-length text, must fit in 2^32 floats (16 GiB). */
+#define MAX_FLOATS 4294967296.0
 
 static const char *const activation_names[] = {
     "identity", "relu", "tanh", "sigmoid", "gelu", "gelu_new"};
@@ -253,18 +257,46 @@ int siam_config_output_dim(const SiamConfig *cfg) {
   return cfg->n_head ? cfg->head[cfg->n_head - 1].out_features : siam_config_pooled_dim(cfg);
 }
 
+/* Floats the model needs: every weight, plus roughly what one text of
+** max_seq_length tokens needs while it runs (attention scores S x S and a
+** few S x hidden / S x intermediate buffers).  Doubles: nothing overflows. */
+static double model_floats(const SiamConfig *cfg) {
+  const SiamEncoderConfig *e = &cfg->encoder;
+  double h = e->hidden_size, im = e->intermediate_size, s = cfg->tokenizer.max_seq_length;
+  double n = ((double)e->vocab_size + e->max_position_embeddings + e->type_vocab_size + 2) * h;
+  n += e->num_layers * (4 * h * h + 2 * h * im + 9 * h + im);
+  if (e->pooler) n += h * h + h;
+  for (int i = 0; i < cfg->n_head; i++)
+    n += ((double)cfg->head[i].in_features + 1) * cfg->head[i].out_features;
+  return n + s * s + s * (6 * h + im);
+}
+
 static int valid_encoder_activation(SiamActivation a) {
   return a == SIAM_ACT_GELU || a == SIAM_ACT_GELU_NEW || a == SIAM_ACT_RELU;
 }
 
+/* Each encoder size against its range, naming the one that is out of it
+** (configs built from a HuggingFace config.json arrive here unchecked). */
+static int check_sizes(const SiamEncoderConfig *e, char *err) {
+  const struct { const char *name; int value, lo, hi; } sizes[] = {
+      {"vocab_size", e->vocab_size, 1, MAX_VOCAB},
+      {"hidden_size", e->hidden_size, 1, MAX_HIDDEN},
+      {"num_layers", e->num_layers, 0, MAX_LAYERS},
+      {"num_heads", e->num_heads, 1, MAX_HEADS},
+      {"intermediate_size", e->intermediate_size, 1, MAX_INTERMEDIATE},
+      {"max_position_embeddings", e->max_position_embeddings, 1, MAX_POSITIONS},
+      {"type_vocab_size", e->type_vocab_size, 1, MAX_TYPES},
+  };
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+    if (sizes[i].value < sizes[i].lo || sizes[i].value > sizes[i].hi)
+      return siam_errf(err, "config: encoder.%s is %d, must be in %d..%d", sizes[i].name, sizes[i].value,
+                       sizes[i].lo, sizes[i].hi);
+  return 0;
+}
+
 int siam_config_validate(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
   const SiamEncoderConfig *e = &cfg->encoder;
-  if (e->vocab_size < 1 || e->vocab_size > MAX_VOCAB || e->hidden_size < 1 || e->hidden_size > MAX_HIDDEN ||
-      e->num_layers < 0 || e->num_layers > MAX_LAYERS || e->num_heads < 1 || e->num_heads > MAX_HEADS ||
-      e->intermediate_size < 1 || e->intermediate_size > MAX_INTERMEDIATE ||
-      e->max_position_embeddings < 1 || e->max_position_embeddings > MAX_POSITIONS ||
-      e->type_vocab_size < 1 || e->type_vocab_size > MAX_TYPES)
-    return siam_errf(err, "config: encoder sizes out of range");
+  if (check_sizes(e, err)) return -1;
   if (e->hidden_size % e->num_heads)
     return siam_errf(err, "config: encoder.num_heads (%d) does not divide encoder.hidden_size (%d)",
                      e->num_heads, e->hidden_size);
@@ -292,6 +324,10 @@ int siam_config_validate(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
       return siam_errf(err, "config: head[%d].activation must be identity, relu, tanh, sigmoid or gelu", i);
     width = d->out_features;
   }
+  double floats = model_floats(cfg);
+  if (floats > MAX_FLOATS)
+    return siam_errf(err, "config: the model needs %.0f MiB of float32 weights and activations, more than the "
+                          "%.0f MiB siamsql allows (sizes too large)", floats * 4 / 1048576, MAX_FLOATS * 4 / 1048576);
   return 0;
 }
 

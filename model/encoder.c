@@ -10,16 +10,26 @@
 **     the destination of each stored tensor inside that layout, so the fused
 **     layout costs no copy.
 **   - The activations are a second allocation, carved the same way and sized
-**     at load time for the longest sequence; the forward pass allocates nothing
+**     at load time for a chunk of B tokens; the forward pass allocates nothing
 **     and so one encoder runs one forward pass at a time.
-**   - Each operation is one function: outputs first, shapes last, and each
-**     takes a row count T so that a batched path can reuse it.
+**   - Batches are packed, not padded: the tokens of several sequences are
+**     stacked into one (T, H) matrix, so every dense layer is one sgemm over
+**     hundreds of rows, and only attention and pooling look at each
+**     sequence's own rows.  A single sequence is a batch of one, so both
+**     entry points run the same code.
+**   - Each operation is one function: outputs first, shapes last, taking a
+**     row count T.  The elementwise ones are compiled for AVX-512, AVX2 and
+**     plain x86-64, picked at load time (SIAM_SIMD), and use exp and erf
+**     written so that gcc vectorizes them (exp_approx, erfc_approx).
 **
 ** Shapes: V vocab, P positions, H hidden, NH heads, HD = H/NH, L layers,
-** IM intermediate, S longest sequence, T tokens in this call.
+** IM intermediate, S longest sequence, B tokens per chunk (>= S), T tokens
+** in this chunk.
 **
-** Weights are torch's nn.Linear layout, (out, in) row-major, so y = x W^T + b
-** is sgemm(NoTrans, Trans).
+** Weights arrive in torch's nn.Linear layout, (out, in) row-major, and
+** siam_encoder_finish transposes every matrix to (in, out), so y = x W + b is
+** sgemm(NoTrans, NoTrans): OpenBLAS packs that operand faster, which matters
+** for a short query whose products are dominated by reading the weights.
 */
 #include "encoder.h"
 
@@ -30,6 +40,23 @@
 
 #include "blas.h"
 
+/* Tokens per chunk of a batch: enough rows for sgemm to run near its peak,
+** few enough that the activations (about B * (6H + IM) floats: 15 MB for
+** MiniLM, 31 MB for BERT-base) stay small beside the weights. */
+#define BATCH_TOKENS 1024
+
+/* Elementwise loops: one clone per ISA level, chosen once by the loader, so
+** the .so runs on any x86-64 and uses AVX-512 where there is one.  No
+** -ffast-math: the loops are written so that vectorizing them changes no
+** result (no float reductions reordered by the compiler). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define SIAM_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), optimize("O3")))
+#elif defined(__GNUC__) && !defined(__clang__)
+#define SIAM_SIMD __attribute__((optimize("O3")))
+#else
+#define SIAM_SIMD
+#endif
+
 /* ---- parameters and activations ------------------------------------------ */
 
 typedef struct {
@@ -38,31 +65,31 @@ typedef struct {
   float *wtt;      /* (TT, H) token type embeddings; only row 0 is used */
   float *lnew;     /* (H) embedding LayerNorm weight */
   float *lneb;     /* (H) embedding LayerNorm bias */
-  float *qkvw;     /* (L, 3H, H) query rows, then key rows, then value rows */
+  float *qkvw;     /* (L, 3H, H) query rows, then key rows, then value rows; (L, H, 3H) after finish */
   float *qkvb;     /* (L, 3H) */
-  float *attprojw; /* (L, H, H) attention output dense */
+  float *attprojw; /* (L, H, H) attention output dense; transposed by finish */
   float *attprojb; /* (L, H) */
   float *ln1w;     /* (L, H) attention output LayerNorm */
   float *ln1b;     /* (L, H) */
-  float *fcw;      /* (L, IM, H) intermediate dense */
+  float *fcw;      /* (L, IM, H) intermediate dense; (L, H, IM) after finish */
   float *fcb;      /* (L, IM) */
-  float *fcprojw;  /* (L, H, IM) output dense */
+  float *fcprojw;  /* (L, H, IM) output dense; (L, IM, H) after finish */
   float *fcprojb;  /* (L, H) */
   float *ln2w;     /* (L, H) output LayerNorm */
   float *ln2b;     /* (L, H) */
-  float *headw[SIAM_MAX_HEAD]; /* (out_j, in_j) dense head weights */
+  float *headw[SIAM_MAX_HEAD]; /* (out_j, in_j) dense head weights; (in_j, out_j) after finish */
   float *headb[SIAM_MAX_HEAD]; /* (out_j) or NULL when the layer has no bias */
 } ParameterTensors;
 
 #define N_FIXED_PARAMS 17 /* the tensors above the head arrays, in order */
 
 typedef struct {
-  float *x;      /* (S, H) the residual stream */
-  float *qkv;    /* (S, 3H) per token: query | key | value */
+  float *x;      /* (B, H) the residual stream */
+  float *qkv;    /* (B, 3H) per token: query | key | value */
   float *att;    /* (S, S) one head's attention probabilities */
-  float *ctx;    /* (S, H) attention output, heads side by side */
-  float *proj;   /* (S, H) a projection's output before the residual add */
-  float *fch;    /* (S, IM) MLP hidden */
+  float *ctx;    /* (B, H) attention output, heads side by side */
+  float *proj;   /* (B, H) a projection's output before the residual add */
+  float *fch;    /* (B, IM) MLP hidden */
   float *pooled; /* (D) pooled vector */
   float *head0;  /* (DH) dense head ping-pong buffers */
   float *head1;  /* (DH) */
@@ -74,6 +101,7 @@ struct SiamEncoder {
   SiamConfig cfg;             /* copy of the config it was built for */
   int V, P, TT, H, NH, L, IM; /* sizes from cfg.encoder */
   int S;                      /* longest sequence: min(max_seq_length, P) */
+  int B;                      /* tokens per chunk: max(S, BATCH_TOKENS) */
   int D;                      /* pooled width: H times the pooling modes */
   int DH;                     /* widest dense head output (>= 1) */
   int dim;                    /* output width */
@@ -199,10 +227,10 @@ static int alloc_params(SiamEncoder *e, char *err) {
 }
 
 static int alloc_acts(SiamEncoder *e, char *err) {
-  size_t S = e->S, H = e->H, IM = e->IM;
+  size_t S = e->S, B = e->B, H = e->H, IM = e->IM;
   size_t sizes[N_ACTS];
-  int bad = size3(&sizes[0], S, H, 1) | size3(&sizes[1], S, 3 * H, 1) | size3(&sizes[2], S, S, 1) |
-            size3(&sizes[3], S, H, 1) | size3(&sizes[4], S, H, 1) | size3(&sizes[5], S, IM, 1);
+  int bad = size3(&sizes[0], B, H, 1) | size3(&sizes[1], B, 3 * H, 1) | size3(&sizes[2], S, S, 1) |
+            size3(&sizes[3], B, H, 1) | size3(&sizes[4], B, H, 1) | size3(&sizes[5], B, IM, 1);
   sizes[6] = (size_t)e->D;
   sizes[7] = (size_t)e->DH;
   sizes[8] = (size_t)e->DH;
@@ -237,6 +265,7 @@ SiamEncoder *siam_encoder_new(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
   e->L = c->num_layers;
   e->IM = c->intermediate_size;
   e->S = cfg->tokenizer.max_seq_length < e->P ? cfg->tokenizer.max_seq_length : e->P;
+  e->B = e->S > BATCH_TOKENS ? e->S : BATCH_TOKENS;
   e->D = e->H * pool_modes(cfg->pooling);
   e->DH = 1;
   for (int j = 0; j < cfg->n_head; j++)
@@ -257,6 +286,10 @@ void siam_encoder_free(SiamEncoder *enc) {
 }
 
 int siam_encoder_dim(const SiamEncoder *enc) { return enc->dim; }
+
+int siam_encoder_max_tokens(const SiamEncoder *enc) { return enc->S; }
+
+int siam_encoder_batch_tokens(const SiamEncoder *enc) { return enc->B; }
 
 /* ---- parameter names ----------------------------------------------------- */
 
@@ -378,7 +411,40 @@ static void param_name(const SiamEncoder *e, size_t off, char *buf, size_t cap) 
   }
 }
 
+/* m (R, C) becomes its transpose (C, R), through tmp (R * C floats). */
+static void transpose(float *m, float *tmp, size_t R, size_t C) {
+  enum { BLK = 32 }; /* a 32 x 32 tile of each side stays in L1 */
+  memcpy(tmp, m, R * C * sizeof *m);
+  for (size_t r0 = 0; r0 < R; r0 += BLK)
+    for (size_t c0 = 0; c0 < C; c0 += BLK)
+      for (size_t r = r0; r < R && r < r0 + BLK; r++)
+        for (size_t c = c0; c < C && c < c0 + BLK; c++) m[c * R + r] = tmp[r * C + c];
+}
+
+/* Every weight matrix from (out, in) to (in, out).  0 or -1 (out of memory). */
+static int relayout(SiamEncoder *e) {
+  ParameterTensors *p = &e->params;
+  size_t H = e->H, IM = e->IM, most = 3 * H * H > IM * H ? 3 * H * H : IM * H;
+  for (int j = 0; j < e->cfg.n_head; j++) {
+    size_t n = (size_t)e->cfg.head[j].in_features * (size_t)e->cfg.head[j].out_features;
+    if (n > most) most = n;
+  }
+  float *tmp = siam_malloc(most * sizeof *tmp);
+  if (!tmp) return -1;
+  for (size_t l = 0; l < (size_t)e->L; l++) {
+    transpose(p->qkvw + l * 3 * H * H, tmp, 3 * H, H);
+    transpose(p->attprojw + l * H * H, tmp, H, H);
+    transpose(p->fcw + l * IM * H, tmp, IM, H);
+    transpose(p->fcprojw + l * H * IM, tmp, H, IM);
+  }
+  for (int j = 0; j < e->cfg.n_head; j++)
+    transpose(p->headw[j], tmp, (size_t)e->cfg.head[j].out_features, (size_t)e->cfg.head[j].in_features);
+  siam_free(tmp);
+  return 0;
+}
+
 int siam_encoder_finish(SiamEncoder *enc, char err[SIAM_ERRMAX]) {
+  if (enc->finished) return 0; /* the weights are laid out once */
   /* A NaN or infinity in any weight would turn every embedding into NaNs;
   ** refuse the model here, naming the tensor, rather than at query time. */
   for (size_t i = 0; i < enc->num_parameters; i++) {
@@ -389,66 +455,169 @@ int siam_encoder_finish(SiamEncoder *enc, char err[SIAM_ERRMAX]) {
       return siam_errf(err, "tensor %s holds %s", name, isnan(v) ? "NaN" : "an infinity");
     }
   }
-  /* Nothing to re-lay: the query, key and value weights were written straight
-  ** into their fused (3H, H) slots by siam_encoder_param. */
+  /* The query, key and value weights were written straight into their fused
+  ** (3H, H) slots by siam_encoder_param; now every matrix is transposed. */
+  if (relayout(enc)) return siam_errf(err, "out of memory");
   enc->finished = 1;
   return 0;
 }
 
 /* ---- operations ---------------------------------------------------------- */
 
+static inline float float_of_bits(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+static inline uint32_t bits_of_float(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+/* exp(x), written so that a loop over it vectorizes: Cody-Waite reduction
+** x = n ln2 + r, |r| <= ln2/2, then Cephes expf's polynomial and 2^n put
+** together from bits.  Relative error below 2 ulp (tested against exp());
+** 0 below -87.3, and exp(88.3) ~ 2e38 above 88.3, never infinity.  n comes
+** from rounding with a magic constant rather than a float-to-int cast, so a
+** NaN gives NaN instead of undefined behaviour. */
+static inline float exp_approx(float x) {
+  const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+  float xc = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
+  float big = xc * 1.44269504088896341f + magic;
+  float n = big - magic;
+  uint32_t scale = (bits_of_float(big) - bits_of_float(magic) + 127u) << 23; /* 2^n, n in [-126, 127] */
+  float r = xc - n * 0.693359375f - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float e = (p * r * r + r + 1.0f) * float_of_bits(scale);
+  return x < -87.3f ? 0.0f : e;
+}
+
+/* erfc(z) for z >= 0 with a small relative error everywhere (Numerical
+** Recipes' erfcc, fractional error < 1.2e-7 in exact arithmetic), so that
+** GELU's 1 + erf(x) = erfc(-x) keeps its precision for negative x too.
+** exp(-z^2) is taken as exp(-zh^2) exp((zh - z)(zh + z)) with zh = z cut to
+** 12 significant bits, so zh^2 is exact: rounding -z^2 to float would cost
+** up to z^2 * 6e-8 of relative error. */
+static inline float erfc_approx(float z) {
+  float zh = float_of_bits(bits_of_float(z) & 0xFFFFF000u);
+  float t = 1.0f / (1.0f + 0.5f * z);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  return t * exp_approx(-(zh * zh)) * exp_approx((zh - z) * (zh + z) - 1.26551223f + t * p);
+}
+
+/* x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) */
+static inline float gelu(float x) {
+  float e = erfc_approx(fabsf(x) * 0.70710678118654752440f);
+  return 0.5f * x * (x < 0.0f ? e : 2.0f - e);
+}
+
+/* 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3):
+** the same function, without tanh's cancellation for negative u. */
+static inline float gelu_new(float x) {
+  float u = 0.79788456080286535588f * (x + 0.044715f * x * x * x);
+  return x / (1.0f + exp_approx(-2.0f * u));
+}
+
+/* Sum of x[0..n) in 16 interleaved partial sums added pairwise at the end:
+** an order fixed by the source (the same result from every ISA clone) that
+** the compiler can still vectorize. */
+static inline float sum16(const float *restrict x, int n) {
+  float acc[16] = {0};
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; j++) acc[j] += x[i + j];
+  for (int j = 0; i < n; i++, j++) acc[j] += x[i];
+  for (int w = 8; w; w >>= 1)
+    for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+  return acc[0];
+}
+
+/* Sum of (x[i] - mean)^2, in sum16's order. */
+static inline float sumsq16(const float *restrict x, float mean, int n) {
+  float acc[16] = {0};
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; j++) acc[j] += (x[i + j] - mean) * (x[i + j] - mean);
+  for (int j = 0; i < n; i++, j++) acc[j] += (x[i] - mean) * (x[i] - mean);
+  for (int w = 8; w; w >>= 1)
+    for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+  return acc[0];
+}
+
+/* Largest of x[0..n), n >= 1. */
+static inline float max16(const float *restrict x, int n) {
+  float acc[16];
+  for (int j = 0; j < 16; j++) acc[j] = x[0];
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; j++) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+  for (int j = 0; i < n; i++, j++) acc[j] = x[i] > acc[j] ? x[i] : acc[j];
+  for (int w = 8; w; w >>= 1)
+    for (int j = 0; j < w; j++) acc[j] = acc[j + w] > acc[j] ? acc[j + w] : acc[j];
+  return acc[0];
+}
+
 /* out = word[ids[t]] + type[0] + pos[t], in torch's order of additions. */
-static void embedding_forward(float *out, const int32_t *ids, const float *wte, const float *wpe, const float *wtt,
-                              int T, int H) {
+SIAM_SIMD static void embedding_forward(float *restrict out, const int32_t *ids, const float *wte,
+                                        const float *wpe, const float *wtt, int T, int H) {
   /* out (T, H), ids (T), wte (V, H), wpe (P, H), wtt (TT, H) */
   for (int t = 0; t < T; t++) {
-    float *o = out + (size_t)t * H;
-    const float *w = wte + (size_t)ids[t] * H;
-    const float *p = wpe + (size_t)t * H;
+    float *restrict o = out + (size_t)t * H;
+    const float *restrict w = wte + (size_t)ids[t] * H;
+    const float *restrict p = wpe + (size_t)t * H;
     for (int i = 0; i < H; i++) o[i] = (w[i] + wtt[i]) + p[i];
   }
 }
 
-/* LayerNorm over each row; out may equal inp.  Two-pass mean and biased
-** variance, as torch. */
-static void layernorm_forward(float *out, const float *inp, const float *weight, const float *bias, float eps, int T,
-                              int C) {
-  /* out (T, C), inp (T, C), weight (C), bias (C) */
+/* LayerNorm over each row, in place.  Two-pass mean and biased variance, as
+** torch. */
+SIAM_SIMD static void layernorm_forward(float *x, const float *restrict weight, const float *restrict bias,
+                                        float eps, int T, int C) {
+  /* x (T, C), weight (C), bias (C) */
   for (int t = 0; t < T; t++) {
-    const float *x = inp + (size_t)t * C;
-    float *o = out + (size_t)t * C;
-    float mean = 0.0f, var = 0.0f;
-    for (int i = 0; i < C; i++) mean += x[i];
-    mean /= (float)C;
-    for (int i = 0; i < C; i++) var += (x[i] - mean) * (x[i] - mean);
-    var /= (float)C;
+    float *restrict r = x + (size_t)t * C;
+    float mean = sum16(r, C) / (float)C;
+    float var = sumsq16(r, mean, C) / (float)C;
     float rstd = 1.0f / sqrtf(var + eps);
-    for (int i = 0; i < C; i++) o[i] = (x[i] - mean) * rstd * weight[i] + bias[i];
+    for (int i = 0; i < C; i++) r[i] = (r[i] - mean) * rstd * weight[i] + bias[i];
   }
 }
 
-/* out = inp weight^T + bias: the nn.Linear forward, one sgemm. */
+/* out = inp weight + bias: the nn.Linear forward (weight transposed at
+** load), one sgemm. */
 static void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int T, int C,
                            int OC) {
-  /* out (T, OC), inp (T, C), weight (OC, C), bias (OC) or NULL */
+  /* out (T, OC), inp (T, C), weight (C, OC), bias (OC) or NULL */
   if (bias)
     for (int t = 0; t < T; t++) memcpy(out + (size_t)t * OC, bias, (size_t)OC * sizeof *out);
-  siam_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f, out, OC);
+  siam_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, OC, C, 1.0f, inp, C, weight, OC, bias ? 1.0f : 0.0f, out,
+             OC);
 }
 
 /* Softmax of each row in place, max subtracted first. */
-static void softmax_forward(float *x, int T, int C) {
+SIAM_SIMD static void softmax_forward(float *x, int T, int C) {
   /* x (T, C) */
   for (int t = 0; t < T; t++) {
-    float *r = x + (size_t)t * C;
-    float max = r[0], sum = 0.0f;
-    for (int i = 1; i < C; i++)
-      if (r[i] > max) max = r[i];
-    for (int i = 0; i < C; i++) {
-      r[i] = expf(r[i] - max);
-      sum += r[i];
-    }
-    for (int i = 0; i < C; i++) r[i] /= sum;
+    float *restrict r = x + (size_t)t * C;
+    float max = max16(r, C);
+    for (int i = 0; i < C; i++) r[i] = exp_approx(r[i] - max);
+    float inv = 1.0f / sum16(r, C);
+    for (int i = 0; i < C; i++) r[i] *= inv;
   }
 }
 
@@ -469,10 +638,17 @@ static void attention_forward(float *out, float *att, const float *qkv, int T, i
   }
 }
 
-static float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f)); }
+/* GELU, the hidden layers' usual activation, over N values in place. */
+SIAM_SIMD static void gelu_forward(float *restrict x, size_t N) {
+  for (size_t i = 0; i < N; i++) x[i] = gelu(x[i]);
+}
 
-static float gelu_new(float x) {
-  return 0.5f * x * (1.0f + tanhf(0.79788456080286535588f * (x + 0.044715f * x * x * x)));
+SIAM_SIMD static void gelu_new_forward(float *restrict x, size_t N) {
+  for (size_t i = 0; i < N; i++) x[i] = gelu_new(x[i]);
+}
+
+SIAM_SIMD static void relu_forward(float *restrict x, size_t N) {
+  for (size_t i = 0; i < N; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 /* Elementwise activation in place. */
@@ -482,25 +658,27 @@ static void activation_forward(float *x, SiamActivation act, size_t N) {
   case SIAM_ACT_IDENTITY:
     break;
   case SIAM_ACT_RELU:
-    for (size_t i = 0; i < N; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    relu_forward(x, N);
     break;
-  case SIAM_ACT_TANH:
+  case SIAM_ACT_TANH: /* dense heads only, in practice: a few values */
     for (size_t i = 0; i < N; i++) x[i] = tanhf(x[i]);
     break;
   case SIAM_ACT_SIGMOID:
     for (size_t i = 0; i < N; i++) x[i] = 1.0f / (1.0f + expf(-x[i]));
     break;
   case SIAM_ACT_GELU:
-    for (size_t i = 0; i < N; i++) x[i] = gelu(x[i]);
+    gelu_forward(x, N);
     break;
   case SIAM_ACT_GELU_NEW:
-    for (size_t i = 0; i < N; i++) x[i] = gelu_new(x[i]);
+    gelu_new_forward(x, N);
     break;
   }
 }
 
+void siam_activation(SiamActivation act, float *x, size_t n) { activation_forward(x, act, n); }
+
 /* out += inp */
-static void residual_forward(float *out, const float *inp, size_t N) {
+SIAM_SIMD static void residual_forward(float *restrict out, const float *restrict inp, size_t N) {
   /* out (N), inp (N) */
   for (size_t i = 0; i < N; i++) out[i] += inp[i];
 }
@@ -552,22 +730,24 @@ static void l2norm_forward(float *x, int N) {
 
 /* ---- the forward pass ---------------------------------------------------- */
 
-/* One post-LN transformer layer on the residual stream a->x. */
-static void layer_forward(SiamEncoder *e, int l, int T) {
+/* One post-LN transformer layer on the residual stream a->x, which holds n
+** sequences of lens[s] tokens, T in all, one after another. */
+static void layer_forward(SiamEncoder *e, int l, const int *lens, int n, int T) {
   const ParameterTensors *p = &e->params;
   ActivationTensors *a = &e->acts;
   size_t H = e->H, IM = e->IM;
   float eps = (float)e->cfg.encoder.layer_norm_eps;
   matmul_forward(a->qkv, a->x, p->qkvw + l * 3 * H * H, p->qkvb + l * 3 * H, T, e->H, 3 * e->H);
-  attention_forward(a->ctx, a->att, a->qkv, T, e->H, e->NH);
+  for (size_t s = 0, off = 0; s < (size_t)n; off += (size_t)lens[s++])
+    attention_forward(a->ctx + off * H, a->att, a->qkv + off * 3 * H, lens[s], e->H, e->NH);
   matmul_forward(a->proj, a->ctx, p->attprojw + l * H * H, p->attprojb + l * H, T, e->H, e->H);
   residual_forward(a->x, a->proj, (size_t)T * H);
-  layernorm_forward(a->x, a->x, p->ln1w + l * H, p->ln1b + l * H, eps, T, e->H);
+  layernorm_forward(a->x, p->ln1w + l * H, p->ln1b + l * H, eps, T, e->H);
   matmul_forward(a->fch, a->x, p->fcw + l * IM * H, p->fcb + l * IM, T, e->H, e->IM);
   activation_forward(a->fch, e->cfg.encoder.activation, (size_t)T * IM);
   matmul_forward(a->proj, a->fch, p->fcprojw + l * H * IM, p->fcprojb + l * H, T, e->IM, e->H);
   residual_forward(a->x, a->proj, (size_t)T * H);
-  layernorm_forward(a->x, a->x, p->ln2w + l * H, p->ln2b + l * H, eps, T, e->H);
+  layernorm_forward(a->x, p->ln2w + l * H, p->ln2b + l * H, eps, T, e->H);
 }
 
 /* Pooled vector through the dense head; returns where the result is. */
@@ -583,18 +763,47 @@ static const float *head_forward(SiamEncoder *e) {
   return y;
 }
 
-int siam_encoder_forward(SiamEncoder *enc, const int32_t *ids, int n, float *out) {
-  if (!enc->finished || n < 1 || n > enc->S) return -1;
-  for (int t = 0; t < n; t++)
-    if (ids[t] < 0 || ids[t] >= enc->V) return -1;
-  const ParameterTensors *p = &enc->params;
-  ActivationTensors *a = &enc->acts;
-  embedding_forward(a->x, ids, p->wte, p->wpe, p->wtt, n, enc->H);
-  layernorm_forward(a->x, a->x, p->lnew, p->lneb, (float)enc->cfg.encoder.layer_norm_eps, n, enc->H);
-  for (int l = 0; l < enc->L; l++) layer_forward(enc, l, n);
-  pool_forward(a->pooled, a->x, enc->cfg.pooling, n, enc->H);
-  const float *y = head_forward(enc);
-  memcpy(out, y, (size_t)enc->dim * sizeof *out);
-  if (enc->cfg.normalize) l2norm_forward(out, enc->dim);
+/* Encodes n sequences whose lengths sum to T <= B as one packed chunk; row
+** s of out (dim floats) for sequence s. */
+static void chunk_forward(SiamEncoder *e, const int32_t *const *ids, const int *lens, int n, int T, float *out) {
+  const ParameterTensors *p = &e->params;
+  ActivationTensors *a = &e->acts;
+  size_t H = e->H;
+  for (size_t s = 0, off = 0; s < (size_t)n; off += (size_t)lens[s++])
+    embedding_forward(a->x + off * H, ids[s], p->wte, p->wpe, p->wtt, lens[s], e->H);
+  layernorm_forward(a->x, p->lnew, p->lneb, (float)e->cfg.encoder.layer_norm_eps, T, e->H);
+  for (int l = 0; l < e->L; l++) layer_forward(e, l, lens, n, T);
+  for (size_t s = 0, off = 0; s < (size_t)n; off += (size_t)lens[s++]) {
+    float *o = out + s * (size_t)e->dim;
+    pool_forward(a->pooled, a->x + off * H, e->cfg.pooling, lens[s], e->H);
+    memcpy(o, head_forward(e), (size_t)e->dim * sizeof *o);
+    if (e->cfg.normalize) l2norm_forward(o, e->dim);
+  }
+}
+
+/* 0 if every sequence is 1..S valid ids; checked before any work so that a
+** refused batch writes nothing. */
+static int check_batch(const SiamEncoder *e, const int32_t *const *ids, const int *lens, int n_seq) {
+  if (!e->finished || n_seq < 0) return -1;
+  for (int s = 0; s < n_seq; s++) {
+    if (!ids[s] || lens[s] < 1 || lens[s] > e->S) return -1;
+    for (int t = 0; t < lens[s]; t++)
+      if (ids[s][t] < 0 || ids[s][t] >= e->V) return -1;
+  }
   return 0;
+}
+
+int siam_encoder_forward_batch(SiamEncoder *enc, const int32_t *const *ids, const int *lens, int n_seq, float *out) {
+  if (check_batch(enc, ids, lens, n_seq)) return -1;
+  for (int s = 0; s < n_seq;) {
+    int n = 0, T = 0; /* as many whole sequences as fit in B tokens; at least one, as lens <= S <= B */
+    while (s + n < n_seq && T + lens[s + n] <= enc->B) T += lens[s + n++];
+    chunk_forward(enc, ids + s, lens + s, n, T, out + (size_t)s * enc->dim);
+    s += n;
+  }
+  return 0;
+}
+
+int siam_encoder_forward(SiamEncoder *enc, const int32_t *ids, int n, float *out) {
+  return siam_encoder_forward_batch(enc, &ids, &n, 1, out);
 }

@@ -8,7 +8,8 @@
 **
 ** Weights live in one float32 allocation owned by the encoder, filled once at
 ** load time through siam_encoder_param(); the forward pass allocates nothing
-** beyond its activation arena.
+** beyond its activation arena (sized at load time for one chunk of a batch).
+** One encoder runs one forward pass at a time.
 */
 #ifndef SIAM_ENCODER_H
 #define SIAM_ENCODER_H
@@ -30,11 +31,30 @@ float *siam_encoder_param(SiamEncoder *enc, const char *name, size_t numel);
 ** for speed.  Returns 0, or -1 + err. */
 int siam_encoder_finish(SiamEncoder *enc, char err[SIAM_ERRMAX]);
 
-/* Encodes one sequence of n ids (1 <= n <= max_seq_length) into out
-** (siam_encoder_dim floats).  Returns 0, or -1 on bad input. */
+/* Encodes one sequence of n ids (1 <= n <= siam_encoder_max_tokens) into
+** out (siam_encoder_dim floats).  Returns 0, or -1 on bad input. */
 int siam_encoder_forward(SiamEncoder *enc, const int32_t *ids, int n, float *out);
 
+/* Encodes n_seq sequences (ids[s] holding lens[s] ids, each as for
+** siam_encoder_forward) into out (n_seq rows of siam_encoder_dim floats, row
+** s for sequence s).  The sequences are packed without padding into chunks
+** of at most siam_encoder_batch_tokens tokens, so the dense layers run as
+** large matrix products; each row equals what siam_encoder_forward gives for
+** that sequence (within 1e-6).  Order does not matter for speed.  Returns 0,
+** or -1 on bad input, in which case out is left untouched. */
+int siam_encoder_forward_batch(SiamEncoder *enc, const int32_t *const *ids, const int *lens, int n_seq, float *out);
+
 int siam_encoder_dim(const SiamEncoder *enc);
+
+/* Applies act to x[0..n) in place with the encoder's own (vectorized)
+** kernels: what its hidden layers and dense heads compute. */
+void siam_activation(SiamActivation act, float *x, size_t n);
+
+/* Longest sequence accepted: min(max_seq_length, max_position_embeddings). */
+int siam_encoder_max_tokens(const SiamEncoder *enc);
+
+/* Tokens per packed chunk of a batch (>= siam_encoder_max_tokens). */
+int siam_encoder_batch_tokens(const SiamEncoder *enc);
 
 void siam_encoder_free(SiamEncoder *enc);
 

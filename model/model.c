@@ -28,6 +28,9 @@ struct SiamModel {
   int n_vocab;              /* tokens added so far: ids arrive 0, 1, 2, ... */
   SiamTokenizer *tokenizer; /* built by finish */
   int32_t *ids;             /* (max_tokens) scratch for embed */
+  int32_t *batch_ids;       /* (B + max_tokens) a batch's ids, packed; B = encoder's batch tokens */
+  const int32_t **batch_seq; /* (B) where each of its sequences starts */
+  int *batch_len;           /* (B) and how long it is */
 };
 
 SiamModel *siam_model_new(const char *config_json, size_t len, char err[SIAM_ERRMAX]) {
@@ -48,6 +51,14 @@ SiamModel *siam_model_new(const char *config_json, size_t len, char err[SIAM_ERR
   }
   m->encoder = siam_encoder_new(&m->cfg, err);
   if (!m->encoder) goto fail;
+  size_t B = (size_t)siam_encoder_batch_tokens(m->encoder);
+  m->batch_ids = siam_calloc(B + (size_t)m->cfg.tokenizer.max_seq_length, sizeof *m->batch_ids);
+  m->batch_seq = siam_calloc(B, sizeof *m->batch_seq);
+  m->batch_len = siam_calloc(B, sizeof *m->batch_len);
+  if (!m->batch_ids || !m->batch_seq || !m->batch_len) {
+    siam_errf(err, "out of memory");
+    goto fail;
+  }
   return m;
 fail:
   siam_model_free(m);
@@ -64,6 +75,9 @@ void siam_model_free(SiamModel *m) {
   siam_free(m->specs);
   siam_free(m->seen);
   siam_free(m->ids);
+  siam_free(m->batch_ids);
+  siam_free(m->batch_seq);
+  siam_free(m->batch_len);
   siam_free(m);
 }
 
@@ -107,26 +121,14 @@ void siam_shape_to_json(const SiamTensor *t, char *buf, size_t cap) {
   if (used < cap) snprintf(buf + used, cap - used, "]");
 }
 
-int siam_tensor_from_row(SiamTensor *t, const char *name, const char *dtype, const char *shape_json,
-                         const void *blob, size_t n, char err[SIAM_ERRMAX]) {
+/* Name, dtype, shape and byte count of a row; no data yet. */
+static int parse_row(SiamTensor *t, const char *name, const char *dtype, const char *shape_json, char *err) {
   memset(t, 0, sizeof *t);
   t->name = siam_strndup(name, strlen(name));
   if (!t->name) return siam_errf(err, "out of memory");
   if (siam_dtype_parse(dtype, &t->dtype))
     return siam_errf(err, "tensor %s: unknown dtype '%s' (expected f32, f16 or bf16)", name, dtype);
-  if (parse_shape(t, shape_json, err) || tensor_nbytes(t, &t->nbytes, err)) return -1;
-  t->data = siam_malloc(t->nbytes);
-  if (!t->data) return siam_errf(err, "tensor %s: out of memory for %zu bytes", name, t->nbytes);
-  char why[SIAM_ERRMAX];
-  if (siam_blob_unpack(blob, n, t->data, t->nbytes, why))
-    return siam_errf(err, "tensor %s: %s", name, why);
-  return 0;
-}
-
-static int find_spec(const SiamModel *m, const char *name) {
-  for (int i = 0; i < m->n_specs; i++)
-    if (strcmp(m->specs[i].name, name) == 0) return i;
-  return -1;
+  return parse_shape(t, shape_json, err) || tensor_nbytes(t, &t->nbytes, err) ? -1 : 0;
 }
 
 static int check_shape(const SiamTensorSpec *s, const SiamTensor *t, char *err) {
@@ -140,15 +142,34 @@ static int check_shape(const SiamTensorSpec *s, const SiamTensor *t, char *err) 
   return siam_errf(err, "tensor %s has shape %s, config expects %s", s->name, got, want);
 }
 
+int siam_tensor_from_row(SiamTensor *t, const SiamTensorSpec *spec, const char *name, const char *dtype,
+                         const char *shape_json, const void *blob, size_t n, char err[SIAM_ERRMAX]) {
+  if (parse_row(t, name, dtype, shape_json, err)) return -1;
+  /* The shape is checked before anything is allocated from it: a stored
+  ** shape (or the size its frame declares) is untrusted. */
+  if (spec && check_shape(spec, t, err)) return -1;
+  t->data = siam_malloc(t->nbytes);
+  if (!t->data) return siam_errf(err, "tensor %s: out of memory for %zu bytes", name, t->nbytes);
+  char why[SIAM_ERRMAX];
+  if (siam_blob_unpack(blob, n, t->data, t->nbytes, why))
+    return siam_errf(err, "tensor %s: %s", name, why);
+  return 0;
+}
+
+int siam_tensor_spec_find(const SiamTensorSpec *specs, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(specs[i].name, name) == 0) return i;
+  return -1;
+}
+
 int siam_model_add_tensor(SiamModel *m, const char *name, const char *dtype, const char *shape_json,
                           const void *blob, size_t n, char err[SIAM_ERRMAX]) {
-  int i = find_spec(m, name);
+  int i = siam_tensor_spec_find(m->specs, m->n_specs, name);
   if (i < 0) return siam_errf(err, "unexpected tensor %s (not part of the config's architecture)", name);
   if (m->seen[i]) return siam_errf(err, "tensor %s appears twice", name);
   SiamTensor t;
-  int rc = siam_tensor_from_row(&t, name, dtype, shape_json, blob, n, err);
-  if (rc == 0) rc = check_shape(&m->specs[i], &t, err);
-  size_t numel = t.nbytes / siam_dtype_size(t.dtype);
+  int rc = siam_tensor_from_row(&t, &m->specs[i], name, dtype, shape_json, blob, n, err);
+  size_t numel = rc == 0 ? t.nbytes / siam_dtype_size(t.dtype) : 0;
   float *dst = rc == 0 ? siam_encoder_param(m->encoder, name, numel) : NULL;
   if (dst) siam_to_f32(t.dtype, t.data, dst, numel);
   m->seen[i] = rc == 0;
@@ -161,6 +182,9 @@ int siam_model_add_tensor(SiamModel *m, const char *name, const char *dtype, con
 
 int siam_model_add_token(SiamModel *m, int64_t id, const char *token, size_t len, char err[SIAM_ERRMAX]) {
   if (id != m->n_vocab) {
+    if (id < 0)
+      return siam_errf(err, "vocab id %lld is negative (ids must be 0..%d)", (long long)id,
+                       m->cfg.encoder.vocab_size - 1);
     if (id < m->n_vocab) return siam_errf(err, "vocab id %lld appears twice", (long long)id);
     return siam_errf(err, "vocab has no token with id %d (ids must be 0..%d with no gaps)", m->n_vocab,
                      m->cfg.encoder.vocab_size - 1);
@@ -200,9 +224,30 @@ int siam_model_embed(SiamModel *m, const char *text, size_t len, float *out) {
   return siam_encoder_forward(m->encoder, m->ids, n, out);
 }
 
+/* Texts are tokenized one after another into the packed scratch until the
+** next would overflow the encoder's chunk, then that chunk is encoded in one
+** batched pass.  Packing leaves no padding, so the order of the texts
+** changes no work and they are not sorted; each row lands at its index. */
 int siam_model_embed_batch(SiamModel *m, const char *const *texts, const size_t *lens, int n, float *out) {
-  int dim = siam_model_dim(m);
-  for (int i = 0; i < n; i++)
-    if (siam_model_embed(m, texts[i], lens[i], out + (size_t)i * dim)) return -1;
+  int dim = siam_model_dim(m), B = siam_encoder_batch_tokens(m->encoder), S = siam_encoder_max_tokens(m->encoder);
+  int first = 0, count = 0, used = 0; /* texts [first, first+count) are in the scratch, used ids */
+  for (int i = 0; i <= n; i++) {
+    int len = 0;
+    if (i < n) {
+      len = siam_tokenize(m->tokenizer, texts[i], lens[i], m->batch_ids + used);
+      if (len < 0 || len > S) return -1; /* what siam_model_embed does; keeps used <= B */
+    }
+    if (count && (i == n || used + len > B)) {
+      if (siam_encoder_forward_batch(m->encoder, m->batch_seq, m->batch_len, count, out + (size_t)first * dim))
+        return -1;
+      if (i < n) memmove(m->batch_ids, m->batch_ids + used, (size_t)len * sizeof *m->batch_ids);
+      first = i, count = 0, used = 0;
+    }
+    if (i < n) {
+      m->batch_seq[count] = m->batch_ids + used;
+      m->batch_len[count++] = len;
+      used += len;
+    }
+  }
   return 0;
 }

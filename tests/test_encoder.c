@@ -8,7 +8,10 @@
 ** comparison with PyTorch comes from the fixture tests.
 **
 ** Also: parameter lookup (unknown names, wrong sizes, overlap), bad input,
-** bad configs, allocation failure, and reuse of the activation arena.
+** bad configs, allocation failure, and reuse of the activation arena; the
+** batched path (siam_encoder_forward_batch, siam_model_embed_batch) against
+** the single-sequence one and the reference; the vectorized activations
+** against double-precision formulas.
 */
 #include <math.h>
 #include <stdint.h>
@@ -17,7 +20,9 @@
 #include <string.h>
 
 #include "blas.h"
+#include "bundle.h"
 #include "encoder.h"
+#include "model.h"
 #include "testutil.h"
 
 extern long siam_fail_countdown; /* common.c: fault injection */
@@ -597,6 +602,253 @@ static void test_oom(void) {
   CHECK(failures >= 3, "only %d allocations seen", failures);
 }
 
+/* ---- the batched path ---------------------------------------------------- */
+
+#define BATCH_TOL 1e-6 /* batched row vs the same sequence encoded alone */
+
+/* n_seq random sequences of lengths 1..S (some at both ends) through one
+** siam_encoder_forward_batch call, each row compared with
+** siam_encoder_forward and with the double reference.  With S = 10 and 300
+** sequences the batch spans two chunks of B = 1024 tokens. */
+static void check_batch(const char *label, SiamConfig cfg, int n_seq) {
+  char err[SIAM_ERRMAX] = "";
+  RefModel m;
+  memset(&m, 0, sizeof m);
+  m.cfg = cfg;
+  SiamEncoder *enc = siam_encoder_new(&cfg, err);
+  CHECK(enc != NULL, "%s: siam_encoder_new: %s", label, err);
+  if (!enc) return;
+  fill_model(&m, enc);
+  CHECK(siam_encoder_finish(enc, err) == 0, "%s: finish: %s", label, err);
+  int S = siam_encoder_max_tokens(enc), dim = siam_encoder_dim(enc), V = cfg.encoder.vocab_size;
+  int32_t *pool = malloc((size_t)n_seq * S * sizeof *pool);
+  const int32_t **ids = malloc((size_t)n_seq * sizeof *ids), **rev = malloc((size_t)n_seq * sizeof *rev);
+  int *lens = malloc((size_t)n_seq * sizeof *lens), *rlens = malloc((size_t)n_seq * sizeof *rlens);
+  float *out = malloc((size_t)n_seq * dim * sizeof *out), *out2 = malloc((size_t)n_seq * dim * sizeof *out2);
+  float *one = malloc((size_t)dim * sizeof *one);
+  double *ref = malloc(4096 * sizeof *ref);
+  long tokens = 0;
+  for (int s = 0; s < n_seq; s++) {
+    lens[s] = s == 0 ? S : s == 1 ? 1 : 1 + (int)((rng >> 20) % (uint64_t)S);
+    frand();
+    ids[s] = pool + (size_t)s * S;
+    for (int t = 0; t < lens[s]; t++) pool[(size_t)s * S + t] = (int32_t)((rng >> 24) % (uint64_t)V), frand();
+    tokens += lens[s];
+  }
+  CHECK(siam_encoder_forward_batch(enc, ids, lens, n_seq, out) == 0, "%s: batch of %d failed", label, n_seq);
+  double worst_single = 0, worst_ref = 0;
+  for (int s = 0; s < n_seq; s++) {
+    CHECK(siam_encoder_forward(enc, ids[s], lens[s], one) == 0, "%s: forward %d", label, s);
+    int ref_this = s < 40 || lens[s] == S; /* the reference is slow: a sample */
+    if (ref_this) ref_forward(&m, ids[s], lens[s], ref);
+    for (int i = 0; i < dim; i++) {
+      double d = fabs(out[(size_t)s * dim + i] - one[i]);
+      if (!(d <= worst_single)) worst_single = d;
+      if (ref_this) {
+        d = fabs(out[(size_t)s * dim + i] - ref[i]);
+        if (!(d <= worst_ref)) worst_ref = d;
+      }
+    }
+  }
+  CHECK(worst_single <= BATCH_TOL, "%s: batch vs single max |diff| %.3g", label, worst_single);
+  CHECK(worst_ref <= TOL, "%s: batch vs reference max |diff| %.3g", label, worst_ref);
+  /* Reversed order: each row follows its sequence. */
+  for (int s = 0; s < n_seq; s++) rev[s] = ids[n_seq - 1 - s], rlens[s] = lens[n_seq - 1 - s];
+  CHECK(siam_encoder_forward_batch(enc, rev, rlens, n_seq, out2) == 0, "%s: reversed batch", label);
+  double worst_rev = 0;
+  for (int s = 0; s < n_seq; s++)
+    for (int i = 0; i < dim; i++) {
+      double d = fabs(out2[(size_t)(n_seq - 1 - s) * dim + i] - out[(size_t)s * dim + i]);
+      if (!(d <= worst_rev)) worst_rev = d;
+    }
+  CHECK(worst_rev <= BATCH_TOL, "%s: reversed batch max |diff| %.3g", label, worst_rev);
+  /* The same batch again gives the same bits: nothing is kept across calls. */
+  CHECK(siam_encoder_forward_batch(enc, ids, lens, n_seq, out2) == 0, "%s: batch again", label);
+  CHECK(memcmp(out, out2, (size_t)n_seq * dim * sizeof *out) == 0, "%s: batch not reproducible", label);
+  printf("  batch %-28s %3d seqs %5ld tokens  vs single %.3g  vs ref %.3g\n", label, n_seq, tokens, worst_single,
+         worst_ref);
+  free(pool), free(ids), free(rev), free(lens), free(rlens), free(out), free(out2), free(one), free(ref);
+  free_model(&m);
+  siam_encoder_free(enc);
+}
+
+static void test_batch(void) {
+  SiamConfig c = base_config();
+  check_batch("base", c, 300);
+  c.encoder.activation = SIAM_ACT_GELU_NEW;
+  check_batch("gelu_new", c, 300);
+  c = bare(base_config(), 15);
+  c.normalize = 1;
+  check_batch("pool all four, normalized", c, 300);
+  c = base_config();
+  c.encoder.hidden_size = 12;
+  c.encoder.num_heads = 4;
+  c.encoder.num_layers = 3;
+  c.head[0].in_features = 24;
+  check_batch("H=12, 4 heads, 3 layers", c, 300);
+  /* Sequences longer than half a chunk: one or two per chunk. */
+  c = base_config();
+  c.tokenizer.max_seq_length = 700;
+  c.encoder.max_position_embeddings = 700;
+  check_batch("S=700", c, 7);
+}
+
+/* Bad input anywhere in a batch: -1 and out untouched; an empty batch is 0. */
+static void test_batch_bad_input(void) {
+  char err[SIAM_ERRMAX] = "";
+  SiamConfig c = base_config();
+  RefModel m;
+  memset(&m, 0, sizeof m);
+  m.cfg = c;
+  SiamEncoder *enc = siam_encoder_new(&c, err);
+  CHECK(enc != NULL, "siam_encoder_new: %s", err);
+  if (!enc) return;
+  fill_model(&m, enc);
+  int32_t a[3] = {1, 2, 3}, b[3] = {4, 5, 6};
+  const int32_t *ids[3] = {a, b, a};
+  int lens[3] = {3, 3, 2};
+  float out[18], sentinel[18];
+  for (int i = 0; i < 18; i++) out[i] = sentinel[i] = (float)i;
+  CHECK(siam_encoder_forward_batch(enc, ids, lens, 3, out) == -1, "batch before finish accepted");
+  CHECK(siam_encoder_finish(enc, err) == 0, "finish: %s", err);
+  CHECK(siam_encoder_forward_batch(enc, ids, lens, 0, out) == 0, "empty batch refused");
+  lens[2] = 0;
+  CHECK(siam_encoder_forward_batch(enc, ids, lens, 3, out) == -1, "length 0 accepted");
+  lens[2] = 11;
+  CHECK(siam_encoder_forward_batch(enc, ids, lens, 3, out) == -1, "length 11 > 10 accepted");
+  lens[2] = 2;
+  b[1] = 20;
+  CHECK(siam_encoder_forward_batch(enc, ids, lens, 3, out) == -1, "id 20 = vocab_size accepted");
+  b[1] = 5;
+  ids[1] = NULL;
+  CHECK(siam_encoder_forward_batch(enc, ids, lens, 3, out) == -1, "NULL sequence accepted");
+  CHECK(siam_encoder_forward_batch(enc, ids, lens, -1, out) == -1, "n_seq -1 accepted");
+  CHECK(memcmp(out, sentinel, sizeof out) == 0, "a refused batch wrote its output");
+  ids[1] = b;
+  CHECK(siam_encoder_forward_batch(enc, ids, lens, 3, out) == 0, "good batch refused");
+  free_model(&m);
+  siam_encoder_free(enc);
+}
+
+/* siam_model_embed_batch against siam_model_embed, through a whole model
+** (config JSON, packed tensors, a letter vocabulary): 400 texts of 0 to ~12
+** tokens span several chunks, and one text exactly fills max_seq_length. */
+static void test_model_batch(void) {
+  char err[SIAM_ERRMAX] = "";
+  static const char *const specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  char vocab[5 + 52][8];
+  int V = 0;
+  for (int i = 0; i < 5; i++) snprintf(vocab[V++], sizeof vocab[0], "%s", specials[i]);
+  for (char ch = 'a'; ch <= 'z'; ch++) snprintf(vocab[V++], sizeof vocab[0], "%c", ch);
+  for (char ch = 'a'; ch <= 'z'; ch++) snprintf(vocab[V++], sizeof vocab[0], "##%c", ch);
+  SiamConfig c = base_config();
+  c.encoder.vocab_size = V;
+  c.tokenizer.max_seq_length = 12;
+  c.encoder.max_position_embeddings = 16;
+  c.tokenizer.lowercase = 1;
+  snprintf(c.tokenizer.unk_token, SIAM_MAX_NAME, "[UNK]");
+  snprintf(c.tokenizer.cls_token, SIAM_MAX_NAME, "[CLS]");
+  snprintf(c.tokenizer.sep_token, SIAM_MAX_NAME, "[SEP]");
+  snprintf(c.tokenizer.pad_token, SIAM_MAX_NAME, "[PAD]");
+  snprintf(c.tokenizer.mask_token, SIAM_MAX_NAME, "[MASK]");
+  char *json = siam_config_to_json(&c);
+  CHECK(json != NULL, "siam_config_to_json");
+  if (!json) return;
+  SiamModel *model = siam_model_new(json, strlen(json), err);
+  siam_free(json);
+  CHECK(model != NULL, "siam_model_new: %s", err);
+  if (!model) return;
+  SiamTensorSpec *specs = NULL;
+  int n_specs = siam_config_tensors(&c, &specs, err);
+  CHECK(n_specs > 0, "siam_config_tensors: %s", err);
+  int ok = n_specs > 0;
+  for (int i = 0; ok && i < n_specs; i++) {
+    size_t numel = (size_t)specs[i].shape[0] * (size_t)(specs[i].ndim == 2 ? specs[i].shape[1] : 1);
+    int is_ln_weight = strstr(specs[i].name, "LayerNorm.weight") != NULL;
+    float *v = malloc(numel * sizeof *v);
+    for (size_t k = 0; k < numel; k++) v[k] = (is_ln_weight ? 1.0f : 0.0f) + 0.5f * frand();
+    void *blob = NULL;
+    size_t blob_n = 0;
+    char shape[64];
+    if (specs[i].ndim == 2)
+      snprintf(shape, sizeof shape, "[%lld,%lld]", (long long)specs[i].shape[0], (long long)specs[i].shape[1]);
+    else
+      snprintf(shape, sizeof shape, "[%lld]", (long long)specs[i].shape[0]);
+    ok = siam_blob_pack(v, numel * sizeof *v, &blob, &blob_n, err) == 0 &&
+         siam_model_add_tensor(model, specs[i].name, "f32", shape, blob, blob_n, err) == 0;
+    CHECK(ok, "tensor %s: %s", specs[i].name, err);
+    free(v);
+    siam_free(blob);
+  }
+  siam_free(specs);
+  for (int i = 0; ok && i < V; i++) ok = siam_model_add_token(model, i, vocab[i], strlen(vocab[i]), err) == 0;
+  ok = ok && siam_model_finish(model, err) == 0;
+  CHECK(ok, "building the model: %s", err);
+  enum { N = 400 };
+  static char text[N][64];
+  const char *texts[N];
+  size_t lens[N];
+  for (int i = 0; i < N; i++) {
+    int words = i == 0 ? 0 : (int)((rng >> 30) % 9), at = 0;
+    frand();
+    if (i == 1) words = 10; /* [CLS] + 10 + [SEP] = max_seq_length exactly */
+    for (int w = 0; w < words; w++) {
+      int letters = i == 1 ? 1 : 1 + (int)((rng >> 40) % 3);
+      frand();
+      for (int k = 0; k < letters; k++) text[i][at++] = (char)('a' + (rng >> 33) % 26), frand();
+      text[i][at++] = ' ';
+    }
+    text[i][at] = 0;
+    texts[i] = text[i];
+    lens[i] = (size_t)at;
+  }
+  int dim = siam_model_dim(model);
+  float *batch = malloc((size_t)N * dim * sizeof *batch), *one = malloc((size_t)dim * sizeof *one);
+  double worst = 0;
+  if (ok) {
+    CHECK(siam_model_embed_batch(model, texts, lens, N, batch) == 0, "siam_model_embed_batch failed");
+    for (int i = 0; i < N; i++) {
+      CHECK(siam_model_embed(model, texts[i], lens[i], one) == 0, "siam_model_embed %d", i);
+      for (int k = 0; k < dim; k++) {
+        double d = fabs(batch[(size_t)i * dim + k] - one[k]);
+        if (!(d <= worst)) worst = d;
+      }
+    }
+    CHECK(worst <= BATCH_TOL, "siam_model_embed_batch vs siam_model_embed max |diff| %.3g", worst);
+    CHECK(siam_model_embed_batch(model, texts, lens, 0, batch) == 0, "empty batch refused");
+    printf("  model batch of %d texts vs one by one max |diff| %.3g\n", N, worst);
+  }
+  free(batch), free(one);
+  siam_model_free(model);
+}
+
+/* The vectorized GELUs against double-precision formulas over [-20, 20]:
+** absolute error at most 3e-7 max(1, |x|), no worse than 0.5x(1+erff(x/sqrt2))
+** in float, and without its cancellation for negative x. */
+static void test_activations(void) {
+  size_t n = 400001;
+  float *x = malloc(n * sizeof *x);
+  for (int act = SIAM_ACT_GELU; act <= SIAM_ACT_GELU_NEW; act++) {
+    for (size_t i = 0; i < n; i++) x[i] = -20.0f + 40.0f * (float)i / (float)(n - 1);
+    siam_activation((SiamActivation)act, x, n);
+    double worst_abs = 0, worst_rel = 0;
+    for (size_t i = 0; i < n; i++) {
+      double xi = -20.0f + 40.0f * (float)i / (float)(n - 1);
+      double u = sqrt(2 / M_PI) * (xi + 0.044715 * xi * xi * xi);
+      double want = act == SIAM_ACT_GELU ? 0.5 * xi * erfc(-xi / sqrt(2.0)) : xi / (1 + exp(-2 * u));
+      double d = fabs(x[i] - want) / (fabs(xi) > 1 ? fabs(xi) : 1);
+      if (!(d <= worst_abs)) worst_abs = d;
+      if (fabs(want) > 1e-3 && fabs(x[i] - want) / fabs(want) > worst_rel) worst_rel = fabs(x[i] - want) / fabs(want);
+    }
+    CHECK(worst_abs <= 3e-7, "%s: max |diff| / max(1,|x|) %.3g", act == SIAM_ACT_GELU ? "gelu" : "gelu_new",
+          worst_abs);
+    CHECK(worst_rel <= 3e-6, "%s: max relative diff %.3g", act == SIAM_ACT_GELU ? "gelu" : "gelu_new", worst_rel);
+    printf("  %-8s max |diff|/max(1,|x|) %.3g, max rel (|y| > 1e-3) %.3g\n",
+           act == SIAM_ACT_GELU ? "gelu" : "gelu_new", worst_abs, worst_rel);
+  }
+  free(x);
+}
+
 /* siam_sgemm against plain loops: C = A B, the form attention's p v uses. */
 static void test_sgemm_nn(void) {
   int M = 7, N = 5, K = 9;
@@ -652,5 +904,9 @@ int main(void) {
   test_oom();
   test_forward();
   printf("  worst forward max |diff| %.3g (tolerance %.1g)\n", worst_overall, TOL);
+  test_activations();
+  test_batch();
+  test_batch_bad_input();
+  test_model_batch();
   return TEST_DONE();
 }
