@@ -8,35 +8,50 @@
 SELECT siam_import('default', 'models/default') AS tensors_imported;
 
 CREATE TABLE passages(package TEXT, source TEXT, synopsis TEXT, body TEXT);
-.mode tabs
+-- Tab-separated, no quoting: ascii mode with tab and newline separators.
+.mode ascii
+.separator "\t" "\n"
 .import demo/data/passages.tsv passages
 .mode box --wrap 60
 DELETE FROM passages WHERE package = 'package';   -- the header line, if any
 
--- One embedding per passage, stored beside it (float32 BLOB).
+-- One embedding per passage, stored beside it (float32 BLOB), computed in
+-- batches by siam_embed_each (the same bytes as siam_embed row by row).
 ALTER TABLE passages ADD COLUMN emb BLOB;
-UPDATE passages SET emb = siam_embed('default', body);
+UPDATE passages SET emb = e.embedding
+  FROM siam_embed_each('default', 'SELECT rowid, body FROM passages') AS e
+ WHERE e.id = passages.rowid;
 SELECT count(*) AS passages, siam_dim('default') AS dim FROM passages;
 
 .print
-.print Near-duplicate passages (a self-join on cosine similarity):
-SELECT a.package AS a, b.package AS b, round(siam_similarity(a.emb, b.emb), 3) AS score,
-       substr(a.body, 1, 60) AS passage_a
-  FROM passages a JOIN passages b ON a.rowid < b.rowid
- WHERE siam_similarity(a.emb, b.emb) > 0.95
- ORDER BY score DESC
- LIMIT 12;
+.print Near-duplicate passages that are not identical (siam_pairs: all pairs above a threshold, joined back):
+SELECT a.package AS a, b.package AS b, round(p.score, 3) AS score,
+       substr(a.body, 1, 50) AS passage_a, substr(b.body, 1, 50) AS passage_b
+  FROM siam_pairs('passages', 'emb', 0.9) AS p
+  JOIN passages a ON a.rowid = p.rowid_a
+  JOIN passages b ON b.rowid = p.rowid_b
+ WHERE a.body <> b.body AND a.source <> b.source
+ ORDER BY p.score DESC
+ LIMIT 10;
+
+.print
+.print Same-source siblings whose descriptions differ most, yet are still found:
+SELECT a.package AS a, b.package AS b, round(p.score, 3) AS score
+  FROM siam_pairs('passages', 'emb', 0.8) AS p
+  JOIN passages a ON a.rowid = p.rowid_a
+  JOIN passages b ON b.rowid = p.rowid_b
+ WHERE a.source = b.source AND a.body <> b.body
+ ORDER BY p.score ASC
+ LIMIT 8;
 
 .print
 .print Top matches for a free-text query:
-WITH q AS (SELECT siam_embed('default', 'compress and decompress files in a fast archive format') AS v)
-SELECT package, synopsis, round(siam_similarity(emb, q.v), 3) AS score
-  FROM passages, q
- ORDER BY score DESC
- LIMIT 8;
+SELECT p.package, p.synopsis, round(n.score, 3) AS score
+  FROM siam_nearest('passages', 'emb', siam_embed('default', 'extract files from compressed archives'), 8) AS n
+  JOIN passages p ON p.rowid = n.rowid
+ ORDER BY n.score DESC;
 
-WITH q AS (SELECT siam_embed('default', 'library for reading and writing image files') AS v)
-SELECT package, synopsis, round(siam_similarity(emb, q.v), 3) AS score
-  FROM passages, q
- ORDER BY score DESC
- LIMIT 8;
+SELECT p.package, p.synopsis, round(n.score, 3) AS score
+  FROM siam_nearest('passages', 'emb', siam_embed('default', 'a small text editor for the terminal'), 8) AS n
+  JOIN passages p ON p.rowid = n.rowid
+ ORDER BY n.score DESC;
