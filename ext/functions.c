@@ -493,3 +493,24 @@ void fn_info(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (json) sqlite3_result_text(ctx, json, -1, sqlite3_free);
   else sqlite3_result_error_nomem(ctx);
 }
+
+/* ---- siam_threads([n]) ---------------------------------------------------------- */
+
+/* Sets (with n) and returns the number of threads siamsql computes with, for
+** the whole process.  n <= 0 restores the default (SIAMSQL_THREADS, else the
+** number of cores).  A host that runs its own threads sets it to 1. */
+void fn_threads(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  if (argc == 1) {
+    if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER) {
+      fail(ctx, "siam_threads", "thread count must be an INTEGER, got %s", type_name(sqlite3_value_type(argv[0])));
+      return;
+    }
+    sqlite3_int64 n = sqlite3_value_int64(argv[0]);
+    if (n > 1024) {
+      fail(ctx, "siam_threads", "thread count %lld is out of range (at most 1024)", (long long)n);
+      return;
+    }
+    siam_set_threads((int)n);
+  }
+  sqlite3_result_int(ctx, siam_get_threads());
+}

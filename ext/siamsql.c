@@ -41,6 +41,10 @@ static const struct {
     {"siam_f32", 1, PURE, fn_f32},
     {"siam_f32_json", 1, PURE, fn_f32_json},
     {"siam_info", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_info},  /* not DETERMINISTIC: thread count can change */
+    /* Not DETERMINISTIC: it changes process state.  DIRECTONLY: a view or
+    ** trigger must not change how the host process uses its cores. */
+    {"siam_threads", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_threads},
+    {"siam_threads", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_threads},
     {"siam_import", 2, FILES, fn_import},
     {"siam_import", 3, FILES, fn_import},
     {"siam_export", 2, FILES, fn_export},

@@ -72,6 +72,10 @@ static void test_load_creates_nothing(void) {
   CHECK_Q(db, "[0.5,-1,3]", "SELECT siam_f32_json(siam_f32('[0.5,-1,3]'))");
   CHECK_Q(db, "1", "SELECT siam_unpack(siam_pack(x'0102030405')) = x'0102030405'");
   CHECK_ERR(db, "siam_unpack: ", "SELECT siam_unpack(x'0102030405')");
+  CHECK_Q(db, "1", "SELECT siam_threads(1)");
+  CHECK_Q(db, "1", "SELECT json_extract(siam_info(), '$.threads')");
+  CHECK_Q(db, "1", "SELECT siam_threads(0) >= 1");
+  CHECK_ERR(db, "siam_threads: thread count must be an INTEGER, got TEXT", "SELECT siam_threads('two')");
   sqlite3_close(db);
 }
 
