@@ -2,7 +2,10 @@
 """siamsql against PyTorch and the machine's sgemm, on the same model and texts.
 
     make bench                     (= bash bench/run.sh)
-    /usr/bin/python3 bench/bench.py [--texts N] [--runs R] [--shapes minilm,bertbase]
+    /usr/bin/python3 bench/bench.py [--texts 256] [--texts-big 32] [--runs 3] [--shapes minilm,bertbase]
+
+(--texts passages for the MiniLM shape, --texts-big for BERT-base: sized so
+that the whole run stays near 5 minutes on a 2-core machine.)
 
 Every measurement runs in its own child process (so peak memory is that
 measurement's alone, and OpenBLAS reads its environment afresh):
@@ -199,20 +202,26 @@ def connect(db):
     return c
 
 
-def child_siamsql(a):
-    texts = read_passages(a.texts)
+def child_import(a):
+    """A fresh database holding the model and the passages."""
     db = os.path.join(a.tmp, f"{a.shape}.db")
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(db + suffix):
             os.remove(db + suffix)
-    out = {}
     c = connect(db)
     t = time.perf_counter()
     c.execute("SELECT siam_import('m', ?)", (gen_model(a.shape),))
-    out["import_s"] = time.perf_counter() - t
+    import_s = time.perf_counter() - t
     c.execute("CREATE TABLE passages(id INTEGER PRIMARY KEY, text TEXT, emb BLOB)")
-    c.executemany("INSERT INTO passages(text) VALUES (?)", [(x,) for x in texts])
+    c.executemany("INSERT INTO passages(text) VALUES (?)", [(x,) for x in read_passages(a.texts)])
     c.close()
+    json.dump({"import_s": import_s, "db_mb": os.path.getsize(db) / 2 ** 20}, sys.stdout)
+
+
+def child_siamsql(a):
+    db = os.path.join(a.tmp, f"{a.shape}.db")
+    out = {}
+    connect(":memory:").close()
     rss_before = peak_rss_mb()
 
     # Cold load: the first siam_embed of a fresh connection reads, decompresses
@@ -228,6 +237,7 @@ def child_siamsql(a):
     out["cold_first_s"], out["cold_s"] = cold[0], statistics.median(cold[1:])
 
     c = connect(db)
+    texts = [r[0] for r in c.execute("SELECT text FROM passages ORDER BY id")]
     out["info"] = json.loads(c.execute("SELECT siam_info()").fetchone()[0])
     ids = [json.loads(c.execute("SELECT siam_tokenize('m', ?)", (x,)).fetchone()[0]) for x in texts]
     out["ids"] = ids
@@ -355,11 +365,12 @@ def child_torch(a):
         out["query_ms"] = [1000 * x for x in lat]
     out["rss_mb"] = peak_rss_mb()
     try:
-        out["blas_core"] = ctypes.CDLL("libopenblas.so.0").openblas_get_corename
-        out["blas_core"].restype = ctypes.c_char_p
-        out["blas_core"] = out["blas_core"]().decode()
-    except OSError:
-        out["blas_core"] = "?"
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        out["blas_core"] = lib.openblas_get_corename().decode()
+        out["blas_threads"] = lib.openblas_get_num_threads()
+    except (OSError, AttributeError):
+        out["blas_core"], out["blas_threads"] = "?", "?"
     json.dump(out, sys.stdout)
 
 
@@ -433,8 +444,9 @@ def main(a):
         gen_model(shape)
         gen_s = time.perf_counter() - t0
         n = a.texts if shape == "minilm" else a.texts_big
-        sq = run_child(["siamsql", "--shape", shape, "--texts", str(n), "--runs", str(a.runs), "--row-runs", "1",
-                        "--queries", str(a.queries), "--tmp", tmp])
+        sq = run_child(["import", "--shape", shape, "--texts", str(n), "--tmp", tmp])
+        sq.update(run_child(["siamsql", "--shape", shape, "--runs", str(a.runs), "--row-runs", "1",
+                             "--queries", str(a.queries if shape == "minilm" else a.queries_big), "--tmp", tmp]))
         threads = sq["info"].get("threads", ncpu)
         lens = [len(x) for x in sq["ids"]]
         fl = flops(shape, lens)
@@ -453,7 +465,8 @@ def main(a):
             best_env = {"OPENBLAS_NUM_THREADS": str(threads)}
             if has_avx512():
                 best_env["OPENBLAS_CORETYPE"] = "SkylakeX"
-            common = ["torch", "--shape", shape, "--ids-file", idf, "--batch", "32", "--queries", str(a.queries)]
+            common = ["torch", "--shape", shape, "--ids-file", idf, "--batch", "32",
+                      "--queries", str(a.queries if shape == "minilm" else a.queries_big)]
             r["torch_best"] = run_child(common + ["--runs", str(a.runs), "--torch-threads", "1"], best_env)
             r["torch_best"]["env"] = best_env
             r["torch_inst"] = run_child(common + ["--runs", "1"])
@@ -474,7 +487,7 @@ def print_shape(shape, r, threads):
           f"{n} texts, {sum(r['lens'])} tokens (mean {sum(r['lens']) / n:.1f}, max {max(r['lens'])}); "
           f"{fl / n / 1e9:.2f} GFLOP/text")
     print(f"   siamsql: OpenBLAS core {info.get('blas_core')} (chosen by {info.get('core_chosen_by')}), "
-          f"{info.get('threads')} threads; import {sq['import_s']:.2f} s")
+          f"{info.get('threads')} threads; siam_import {sq['import_s']:.2f} s, database {sq['db_mb']:.0f} MB")
     print(f"   sgemm probe (M=512, N,K in {sorted({(x['N'], x['K']) for x in r['probe']['results']})}), core "
           f"{r['probe']['core']}: peak {peak:.0f} GFLOP/s on {threads} threads, {peak1:.0f} on 1")
     for x in r["probe"]["results"]:
@@ -493,14 +506,15 @@ def print_shape(shape, r, threads):
     row("siamsql row by row (siam_embed)", sq["row_s"], None, None)
     if "torch_best" in r:
         tb, ti = r["torch_best"], r["torch_inst"]
-        row(f"PyTorch best ({tb['blas_core']}, 1 torch thr, {tb['env'].get('OPENBLAS_NUM_THREADS')} BLAS thr)",
+        row(f"PyTorch best ({tb['blas_core']}, {tb['threads']} torch + {tb['blas_threads']} BLAS thr)",
             tb["bulk_s"], tb["query_ms"], tb["rss_mb"], f"runs {', '.join(f'{x:.2f}' for x in tb['bulk_s'])} s")
-        row(f"PyTorch as installed ({ti['blas_core']}, {ti['threads']} torch thr)", ti["bulk_s"], ti["query_ms"],
+        row(f"PyTorch as installed ({ti['blas_core']}, {ti['threads']} torch + {ti['blas_threads']} BLAS thr)",
+            ti["bulk_s"], ti["query_ms"],
             ti["rss_mb"])
-    print(f"   {'':44s} {'sent/s':>8s} {'GFLOP/s':>8s} {'%peak':>6s} {'q med ms':>9s} {'q p99 ms':>9s} {'RSS MB':>7s}")
+    print(f"   {'':52s} {'sent/s':>8s} {'GFLOP/s':>8s} {'%peak':>6s} {'q med ms':>9s} {'q p99 ms':>9s} {'RSS MB':>7s}")
     for name, sps, gf, q, rss, note, t in rows:
         qm = f"{statistics.median(q):9.2f} {pct(q, 0.99):9.2f}" if q else f"{'':9s} {'':9s}"
-        print(f"   {name:44s} {sps:8.1f} {gf:8.1f} {100 * gf / peak:5.0f}% {qm} "
+        print(f"   {name:52s} {sps:8.1f} {gf:8.1f} {100 * gf / peak:5.0f}% {qm} "
               f"{(f'{rss:7.0f}' if rss else ''):>7s}  {note}")
     if "torch_best" in r and sq["bulk_s"]:
         sb = n / statistics.median(sq["bulk_s"])
@@ -519,25 +533,27 @@ def print_shape(shape, r, threads):
     print(f"   cold load (first siam_embed in a fresh connection): {1000 * sq['cold_s']:.0f} ms "
           f"({1000 * sq['cold_first_s']:.0f} ms in a fresh process, with loading OpenBLAS)")
     wbytes = 4 * (VOCAB_SIZE * s["H"] + P * s["H"] + 2 * s["H"] + s["L"] * (4 * s["H"] ** 2 + 2 * s["H"] * s["I"]))
-    print(f"   peak RSS: siamsql process {sq['rss_mb']:.0f} MB (Python + SQLite before loading: "
-          f"{sq['rss_before_mb']:.0f} MB); f32 weights {wbytes / 2 ** 20:.0f} MB")
+    print(f"   peak RSS: siamsql process {sq['rss_mb']:.0f} MB, of which Python + SQLite + siamsql.so before any "
+          f"model {sq['rss_before_mb']:.0f} MB; f32 weights {wbytes / 2 ** 20:.0f} MB "
+          f"(ratio (peak - base) / weights {(sq['rss_mb'] - sq['rss_before_mb']) / (wbytes / 2 ** 20):.2f})")
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", nargs="?", default="main", choices=["main", "siamsql", "torch", "probe", "gen"])
+    ap.add_argument("mode", nargs="?", default="main", choices=["main", "import", "siamsql", "torch", "probe", "gen"])
     ap.add_argument("--shape", default="minilm")
     ap.add_argument("--shapes", default="minilm,bertbase")
     ap.add_argument("--texts", type=int, default=256)
-    ap.add_argument("--texts-big", type=int, default=64)
+    ap.add_argument("--texts-big", type=int, default=32)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--row-runs", type=int, default=1)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--queries-big", type=int, default=30)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--torch-threads", type=int, default=0)
     ap.add_argument("--ids-file")
     ap.add_argument("--nk")
     ap.add_argument("--tmp")
     args = ap.parse_args()
-    {"main": main, "siamsql": child_siamsql, "torch": child_torch, "probe": child_probe,
+    {"main": main, "import": child_import, "siamsql": child_siamsql, "torch": child_torch, "probe": child_probe,
      "gen": lambda a: [gen_model(s) for s in a.shapes.split(",")]}[args.mode](args)

@@ -49,7 +49,7 @@
 ** the .so runs on any x86-64 and uses AVX-512 where there is one.  No
 ** -ffast-math: the loops are written so that vectorizing them changes no
 ** result (no float reductions reordered by the compiler). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define SIAM_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), optimize("O3")))
 #elif defined(__GNUC__) && !defined(__clang__)
 #define SIAM_SIMD __attribute__((optimize("O3")))

@@ -1,12 +1,13 @@
 /*
 ** vecsearch.c — top-k and all-pairs cosine search over float32 vectors.
 **
-** Top-k is memory-bound (one query against n stored vectors): each vector is
-** read once, in place, by a fused loop that accumulates its dot product with
-** the normalized query and its squared norm in eight float lanes (which the
-** compiler turns into SIMD without -ffast-math).  A min-heap of the k best
-** float scores gives the cut-off; vectors that clear it (less the margin) are
-** rescored exactly and kept as candidates.
+** Top-k is memory-bound (one query against n stored vectors, whose inverse
+** norms were computed once): each vector is read once by a dot-product loop
+** in eight float lanes (which the compiler turns into SIMD without
+** -ffast-math); sgemm with N = 1 would copy the matrix first and run at a
+** quarter of the speed.  A min-heap of the k best float scores gives the
+** cut-off; vectors that clear it (less the margin) are rescored exactly and
+** kept as candidates.
 **
 ** All-pairs is compute-bound: the rows are normalized once into a copy, then
 ** tile by tile (TILE x TILE rows, upper triangle only) C = Xn[I] * Xn[J]^T by
@@ -28,7 +29,7 @@
 ** for the scan. */
 #define TILE 2048
 
-/* Rows per sgemm call in siam_topk_add_rows (scores: 64 KB). */
+/* Rows scored per block in siam_topk_add_rows (scores: 64 KB, stays in L2). */
 #define TOPK_BLOCK 16384
 
 double siam_vec_cosine(const float *a, const float *b, size_t n) {
@@ -67,7 +68,6 @@ struct SiamTopK {
   int dim, k;
   float *q;             /* (dim) query, normalized */
   const float *q_raw;   /* (dim) query as given, for exact scores */
-  float *row;           /* (dim) the vector being scored, copied out of its blob */
   float *scores;        /* (TOPK_BLOCK) float dot products of a block of rows */
   float *heap;          /* (k) min-heap of the best float scores */
   int n_heap;
@@ -81,7 +81,6 @@ SiamTopK *siam_topk_new(const float *q, int dim, int k, char err[SIAM_ERRMAX]) {
     siam_errf(err, "need dim >= 1 and k >= 1, got %d and %d", dim, k);
     return NULL;
   }
-  if (siam_blas_init(err)) return NULL;
   double ss = sumsq_exact(q, dim);
   if (!isfinite(ss)) {
     siam_errf(err, "the query vector holds NaN or infinite values");
@@ -94,7 +93,7 @@ SiamTopK *siam_topk_new(const float *q, int dim, int k, char err[SIAM_ERRMAX]) {
     t->k = k;
     t->cap = cap;
     t->margin2 = 2 * siam_vec_margin(dim);
-    t->q = siam_malloc(3 * (size_t)dim * sizeof(float));
+    t->q = siam_malloc(2 * (size_t)dim * sizeof(float));
     t->heap = siam_malloc((size_t)k * sizeof(float));
     t->cand = siam_malloc((size_t)cap * sizeof(Candidate));
     t->scores = siam_malloc(TOPK_BLOCK * sizeof(float));
@@ -111,7 +110,6 @@ SiamTopK *siam_topk_new(const float *q, int dim, int k, char err[SIAM_ERRMAX]) {
     raw[i] = q[i];
   }
   t->q_raw = raw;
-  t->row = raw + dim;
   return t;
 }
 
@@ -124,22 +122,29 @@ void siam_topk_free(SiamTopK *t) {
   siam_free(t);
 }
 
-/* dot(x, q) and |x|^2 in eight float lanes. */
-static void dot_sumsq(const float *restrict x, const float *restrict q, int dim, float *dot, float *ss) {
-  float d[8] = {0}, s[8] = {0};
+/* |x|^2 in eight float lanes. */
+static float sumsq_fast(const float *restrict x, int dim) {
+  float s[8] = {0};
   int i = 0;
-  for (; i + 8 <= dim; i += 8) {
-    for (int u = 0; u < 8; u++) {
-      d[u] += x[i + u] * q[i + u];
-      s[u] += x[i + u] * x[i + u];
-    }
+  for (; i + 8 <= dim; i += 8)
+    for (int u = 0; u < 8; u++) s[u] += x[i + u] * x[i + u];
+  for (; i < dim; i++) s[0] += x[i] * x[i];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* out[i] = dot(x[i], q) for the n rows of x (n, dim), eight float lanes per
+** row.  A matrix-vector product: memory-bound, so one pass over x with no
+** packing (sgemm with N = 1 copies x first and runs at half the speed). */
+static void dot_rows(float *restrict out, const float *restrict x, int64_t n, int dim, const float *restrict q) {
+  for (int64_t r = 0; r < n; r++) {
+    const float *row = x + r * dim;
+    float d[8] = {0};
+    int i = 0;
+    for (; i + 8 <= dim; i += 8)
+      for (int u = 0; u < 8; u++) d[u] += row[i + u] * q[i + u];
+    for (; i < dim; i++) d[0] += row[i] * q[i];
+    out[r] = ((d[0] + d[1]) + (d[2] + d[3])) + ((d[4] + d[5]) + (d[6] + d[7]));
   }
-  for (; i < dim; i++) {
-    d[0] += x[i] * q[i];
-    s[0] += x[i] * x[i];
-  }
-  *dot = ((d[0] + d[1]) + (d[2] + d[3])) + ((d[4] + d[5]) + (d[6] + d[7]));
-  *ss = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 static void heap_push(float *h, int *n, int k, float v) {
@@ -180,7 +185,7 @@ static void prune(SiamTopK *t) {
 /* Squared norms whose float computation neither underflows nor overflows. */
 static int sumsq_in_range(float ss) { return ss >= 1e-30f && ss <= 1e30f; }
 
-/* Records row x (aligned) with float score fast, or NaN to score it exactly. */
+/* Records row x with float score fast, or NaN to score it exactly. */
 static int admit(SiamTopK *t, const float *x, float fast, int64_t id) {
   double exact = NAN;
   if (isnan(fast)) {
@@ -204,22 +209,10 @@ static int admit(SiamTopK *t, const float *x, float fast, int64_t id) {
   return 0;
 }
 
-int siam_topk_add(SiamTopK *t, const void *blob, int64_t id) {
-  float *x = t->row;
-  memcpy(x, blob, (size_t)t->dim * sizeof *x);  /* blobs need not be aligned */
-  float dot, ss;
-  dot_sumsq(x, t->q, t->dim, &dot, &ss);
-  if (sumsq_in_range(ss)) return admit(t, x, dot / sqrtf(ss), id);
-  /* Tiny, huge or non-finite: float would underflow or overflow. */
-  if (!isfinite(sumsq_exact(x, t->dim))) return 1;
-  return admit(t, x, NAN, id);
-}
-
 int64_t siam_vec_inv_norms(float *inv, const float *x, int64_t n, int dim) {
   for (int64_t i = 0; i < n; i++) {
     const float *row = x + i * dim;
-    float dot, ss;
-    dot_sumsq(row, row, dim, &dot, &ss);  /* dot is ss again: one loop for both uses */
+    float ss = sumsq_fast(row, dim);
     if (sumsq_in_range(ss)) {
       inv[i] = 1 / sqrtf(ss);
     } else {
@@ -235,8 +228,7 @@ int siam_topk_add_rows(SiamTopK *t, const float *x, const float *inv, const int6
   for (int64_t i0 = 0; i0 < n; i0 += TOPK_BLOCK) {
     int b = (int)(n - i0 < TOPK_BLOCK ? n - i0 : TOPK_BLOCK);
     const float *xb = x + i0 * t->dim;
-    siam_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, 1, t->dim, 1.0f, xb, t->dim, t->q, 1, 0.0f, t->scores,
-               1);
+    dot_rows(t->scores, xb, b, t->dim, t->q);
     for (int i = 0; i < b; i++) {
       float fast = t->scores[i] * inv[i0 + i];  /* NaN when inv is */
       if (!(fast < cutoff(t)) && admit(t, xb + (size_t)i * t->dim, fast, ids[i0 + i])) return -1;

@@ -3,18 +3,18 @@
 ** and all pairs above a cosine threshold.  No SQLite here; ext/ reads the
 ** vectors out of a table and hands them in.
 **
+**   siam_vec_inv_norms(inv, x, n, dim);             -- once per set of vectors
 **   SiamTopK *t = siam_topk_new(q, dim, k, err);
-**   for each stored vector: siam_topk_add(t, blob, id);  -- one pass
-**   or, over vectors kept in memory: siam_topk_add_rows(t, x, inv, ids, n);
+**   siam_topk_add_rows(t, x, inv, ids, n);          -- one pass over x
 **   n = siam_topk_finish(t);  siam_topk_get(t, i, &id, &score);
 **   siam_topk_free(t);
 **
-**   SiamPairs *p = siam_pairs_new(x, n, dim, threshold, err);  -- x: (n, dim)
+**   SiamPairs *p = siam_pairs_new(x, n, dim, threshold, &bad_row, err);  -- x: (n, dim)
 **   while (siam_pairs_next(p, &hits, &count) == 1) ... hits[0..count)
 **   siam_pairs_free(p);
 **
 ** How scores are made exact.  The fast paths compute cosines in float (a
-** fused dot/norm loop for top-k, blocked sgemm over normalized rows for pairs)
+** dot-product loop for top-k, blocked sgemm over normalized rows for pairs)
 ** and are off from the double-precision cosine by at most siam_vec_margin(dim).
 ** Every vector whose float score could reach the answer (within twice that
 ** margin of the k-th best score, or of the threshold) is rescored with
@@ -43,14 +43,9 @@ typedef struct SiamTopK SiamTopK;
 ** memory, or a NaN/infinite query. */
 SiamTopK *siam_topk_new(const float *q, int dim, int k, char err[SIAM_ERRMAX]);
 
-/* Scores one stored vector: blob holds (dim) floats (it need not be aligned).
-** Returns 0, -1 out of memory, or 1 if x holds NaN/infinite values (or values
-** so large their squares overflow); then nothing is recorded. */
-int siam_topk_add(SiamTopK *t, const void *blob, int64_t id);
-
-/* Scores n stored rows at once: x (n, dim) aligned floats, inv (n) from
-** siam_vec_inv_norms, ids (n).  Blocked sgemm (all cores) then the same
-** selection as siam_topk_add.  Returns 0 or -1 out of memory. */
+/* Scores n stored rows: x (n, dim) floats, inv (n) from siam_vec_inv_norms,
+** ids (n).  May be called again with more rows.  Returns 0 or -1 out of
+** memory. */
 int siam_topk_add_rows(SiamTopK *t, const float *x, const float *inv, const int64_t *ids, int64_t n);
 
 /* inv[i] = 1/|x[i]| in float for the n rows of x (n, dim): 0 for a zero row,
