@@ -94,14 +94,14 @@ ext/store.o: ext/schema_sql.h
 #   make fuzz                 every fuzz target for FUZZ_SECONDS each (make -j2 runs two at once)
 #   make fuzz-tokenizer       one target (also fuzz-safetensors, fuzz-config, fuzz-blob)
 #   make fuzz-build           build the fuzzers only
-#   make valgrind             the core tests under valgrind memcheck
-#   make tsan                 the concurrency test under ThreadSanitizer
+#   make valgrind             the core tests under valgrind memcheck (apt-get install valgrind)
+#   make tsan                 the concurrency test under ThreadSanitizer (clang)
 #
 # Fuzzers link model/ only (no SQLite), built by clang with libFuzzer, ASan and
 # UBSan.  Seeds come from tests/corpus/<target>; what libFuzzer adds goes to
 # fuzz/work/<target>, crashes to fuzz/artifacts/, logs to fuzz/logs/.
 
-FUZZ_CC      ?= clang-14
+FUZZ_CC      ?= $(or $(shell command -v clang-14),clang)
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS := tokenizer safetensors config blob
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "../model/blas.h"
+#include "../model/vecsearch.h"
 #include "cache.h"
 #include "store.h"
 
@@ -135,16 +136,9 @@ void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 /* ---- siam_similarity ----------------------------------------------------- */
 
-static double cosine(const float *a, const float *b, size_t n) {
-  double dot = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < n; i++) {
-    dot += (double)a[i] * b[i];
-    na += (double)a[i] * a[i];
-    nb += (double)b[i] * b[i];
-  }
-  if (na == 0 || nb == 0) return 0;
-  return dot / (sqrt(na) * sqrt(nb));
-}
+/* One formula for every cosine siamsql reports (siam_nearest and siam_pairs
+** rescore with it too, so their scores equal siam_similarity's). */
+static double cosine(const float *a, const float *b, size_t n) { return siam_vec_cosine(a, b, n); }
 
 /* siam_similarity(blob_a, blob_b): cosine of two stored float32 vectors. */
 static void similarity_of_vectors(sqlite3_context *ctx, sqlite3_value **argv) {
