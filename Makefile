@@ -94,6 +94,7 @@ ext/store.o: ext/schema_sql.h
 #   make fuzz                 every fuzz target for FUZZ_SECONDS each (make -j2 runs two at once)
 #   make fuzz-tokenizer       one target (also fuzz-safetensors, fuzz-config, fuzz-blob)
 #   make fuzz-build           build the fuzzers only
+#   FUZZ_FLAGS=-len_control=0 passes libFuzzer options (here: long inputs from the start)
 #   make valgrind             the core tests under valgrind memcheck (apt-get install valgrind)
 #   make tsan                 the concurrency test under ThreadSanitizer (clang)
 #
@@ -103,6 +104,7 @@ ext/store.o: ext/schema_sql.h
 
 FUZZ_CC      ?= $(or $(shell command -v clang-14),clang)
 FUZZ_SECONDS ?= 600
+FUZZ_FLAGS   ?=
 FUZZ_TARGETS := tokenizer safetensors config blob
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow $(shell pkg-config --cflags $(PKGS))
@@ -123,11 +125,14 @@ fuzz/build/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJ)
 
 fuzz-build: $(FUZZ_BINS)
 
+# Built through pattern rules, so make would delete them as intermediates.
+.SECONDARY: $(FUZZ_OBJ) $(FUZZ_BINS)
+
 fuzz-%: fuzz/build/fuzz_%
 	@mkdir -p fuzz/work/$* fuzz/artifacts fuzz/logs
 	@echo "fuzz-$*: $(FUZZ_SECONDS) s, log in fuzz/logs/$*.log"
 	@./fuzz/build/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) -timeout=10 \
-	  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=fuzz/artifacts/$*- \
+	  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=fuzz/artifacts/$*- $(FUZZ_FLAGS) \
 	  fuzz/work/$* tests/corpus/$* > fuzz/logs/$*.log 2>&1; rc=$$?; \
 	  grep -E '^(#[0-9]+.*(INITED|DONE)|stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|==[0-9]+==|SUMMARY)' \
 	    fuzz/logs/$*.log | sed 's/^/fuzz-$*: /'; exit $$rc
@@ -137,7 +142,7 @@ fuzz: $(addprefix fuzz-,$(FUZZ_TARGETS))
 # The core tests, about 3 minutes under valgrind.  (test_tokenizer is left out:
 # its linear-time check has a wall-clock limit that valgrind's slowdown breaks.)
 VALGRIND_TESTS := tests/test_config tests/test_bundle tests/test_safetensors \
-                  tests/sql_store tests/sql_reference tests/sql_corrupt
+                  tests/sql_store tests/sql_reference tests/sql_corrupt tests/sql_alloc
 VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
             --show-leak-kinds=definite
 
