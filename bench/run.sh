@@ -6,4 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
-exec "$PY" bench/bench.py "$@"
+out=bench/.cache/last-bench.txt
+mkdir -p bench/.cache
+"$PY" bench/bench.py "$@" | tee "$out"
+# The chart needs gnuplot (Debian: gnuplot-nox); without it, say so and go on.
+if command -v gnuplot >/dev/null; then bash bench/chart.sh "$out" bench/throughput.png
+else echo "bench: gnuplot not installed, no chart (apt-get install gnuplot-nox)"; fi
