@@ -76,7 +76,12 @@ static int text_col(sqlite3_stmt *st, int col, const char **out) {
   return *out ? 0 : -1;
 }
 
-static int load_tensors(sqlite3 *db, const char *name, SiamModel *m, char *err) {
+/* One siam_tensor row, as both the loader and export consume it. */
+typedef int (*TensorRowFn)(void *arg, const char *name, const char *dtype, const char *shape, const void *blob,
+                           size_t n, char *err);
+
+/* Calls fn for each of model `name`'s tensor rows; stops at the first error. */
+static int each_tensor_row(sqlite3 *db, const char *name, TensorRowFn fn, void *arg, char *err) {
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(db, "SELECT name, dtype, shape, data FROM siam_tensor WHERE model = ?1", -1, &st,
                          NULL) != SQLITE_OK)
@@ -89,13 +94,20 @@ static int load_tensors(sqlite3 *db, const char *name, SiamModel *m, char *err) 
       rc = siam_errf(err, "siam_tensor row with a name, dtype or shape that is not TEXT");
       break;
     }
-    const void *blob = sqlite3_column_blob(st, 3);
-    size_t n = (size_t)sqlite3_column_bytes(st, 3);
-    rc = siam_model_add_tensor(m, tname, dtype, shape, blob, n, err);
+    rc = fn(arg, tname, dtype, shape, sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3), err);
   }
   if (rc == 0 && step != SQLITE_DONE) rc = db_err(db, err, "reading siam_tensor");
   sqlite3_finalize(st);
   return rc;
+}
+
+static int add_to_model(void *m, const char *name, const char *dtype, const char *shape, const void *blob,
+                        size_t n, char *err) {
+  return siam_model_add_tensor(m, name, dtype, shape, blob, n, err);
+}
+
+static int load_tensors(sqlite3 *db, const char *name, SiamModel *m, char *err) {
+  return each_tensor_row(db, name, add_to_model, m, err);
 }
 
 static int load_vocab(sqlite3 *db, const char *name, SiamModel *m, char *err) {
@@ -242,41 +254,33 @@ int store_write_bundle(sqlite3 *db, const char *name, const SiamBundle *b, const
 
 /* Every row is matched to the tensor its config requires before its frame
 ** is decoded, so a stored shape never sizes an allocation on its own. */
+typedef struct {
+  SiamBundle *b;
+  const SiamTensorSpec *specs;  /* (n_specs) what the config requires */
+  int n_specs;
+  int cap;                      /* tensors allocated in b->tensors */
+} BundleReader;
+
+static int add_to_bundle(void *arg, const char *name, const char *dtype, const char *shape, const void *blob,
+                         size_t n, char *err) {
+  BundleReader *r = arg;
+  int k = siam_tensor_spec_find(r->specs, r->n_specs, name);
+  if (k < 0) return siam_errf(err, "unexpected tensor %s (not part of the config's architecture)", name);
+  if (r->b->n_tensors == r->cap) {
+    int cap = r->cap ? 2 * r->cap : 64;
+    SiamTensor *grown = siam_realloc(r->b->tensors, (size_t)cap * sizeof *grown);
+    if (!grown) return siam_errf(err, "out of memory");
+    r->b->tensors = grown;
+    r->cap = cap;
+  }
+  SiamTensor *t = &r->b->tensors[r->b->n_tensors++];
+  return siam_tensor_from_row(t, &r->specs[k], name, dtype, shape, blob, n, err);
+}
+
 static int read_bundle_tensors(sqlite3 *db, const char *name, SiamBundle *b, const SiamTensorSpec *specs,
                                int n_specs, char *err) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(db, "SELECT name, dtype, shape, data FROM siam_tensor WHERE model = ?1", -1, &st,
-                         NULL) != SQLITE_OK)
-    return db_err(db, err, "reading siam_tensor");
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  int rc = 0, step, cap = 0;
-  while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *tname, *dtype, *shape;
-    if (text_col(st, 0, &tname) || text_col(st, 1, &dtype) || text_col(st, 2, &shape)) {
-      rc = siam_errf(err, "siam_tensor row with a name, dtype or shape that is not TEXT");
-      break;
-    }
-    int k = siam_tensor_spec_find(specs, n_specs, tname);
-    if (k < 0) {
-      rc = siam_errf(err, "unexpected tensor %s (not part of the config's architecture)", tname);
-      break;
-    }
-    if (b->n_tensors == cap) {
-      cap = cap ? 2 * cap : 64;
-      SiamTensor *grown = siam_realloc(b->tensors, (size_t)cap * sizeof *grown);
-      if (!grown) {
-        rc = siam_errf(err, "out of memory");
-        break;
-      }
-      b->tensors = grown;
-    }
-    SiamTensor *t = &b->tensors[b->n_tensors++];
-    rc = siam_tensor_from_row(t, &specs[k], tname, dtype, shape, sqlite3_column_blob(st, 3),
-                              (size_t)sqlite3_column_bytes(st, 3), err);
-  }
-  if (rc == 0 && step != SQLITE_DONE) rc = db_err(db, err, "reading siam_tensor");
-  sqlite3_finalize(st);
-  return rc;
+  BundleReader r = {.b = b, .specs = specs, .n_specs = n_specs};
+  return each_tensor_row(db, name, add_to_bundle, &r, err);
 }
 
 static int read_bundle_vocab(sqlite3 *db, const char *name, SiamBundle *b, char *err) {
