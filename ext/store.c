@@ -110,7 +110,11 @@ static int load_tensors(sqlite3 *db, const char *name, SiamModel *m, char *err) 
   return each_tensor_row(db, name, add_to_model, m, err);
 }
 
-static int load_vocab(sqlite3 *db, const char *name, SiamModel *m, char *err) {
+/* One siam_vocab row (id already checked to be an INTEGER, token TEXT). */
+typedef int (*VocabRowFn)(void *arg, sqlite3_int64 id, const char *token, size_t len, char *err);
+
+/* Calls fn for each of model `name`'s vocab rows, by id; stops at the first error. */
+static int each_vocab_row(sqlite3 *db, const char *name, VocabRowFn fn, void *arg, char *err) {
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(db, "SELECT id, token FROM siam_vocab WHERE model = ?1 ORDER BY id", -1, &st, NULL) !=
       SQLITE_OK)
@@ -123,11 +127,19 @@ static int load_vocab(sqlite3 *db, const char *name, SiamModel *m, char *err) {
       rc = siam_errf(err, "siam_vocab row with a non-integer id or non-text token");
       break;
     }
-    rc = siam_model_add_token(m, sqlite3_column_int64(st, 0), token, (size_t)sqlite3_column_bytes(st, 1), err);
+    rc = fn(arg, sqlite3_column_int64(st, 0), token, (size_t)sqlite3_column_bytes(st, 1), err);
   }
   if (rc == 0 && step != SQLITE_DONE) rc = db_err(db, err, "reading siam_vocab");
   sqlite3_finalize(st);
   return rc;
+}
+
+static int add_token_to_model(void *m, sqlite3_int64 id, const char *token, size_t len, char *err) {
+  return siam_model_add_token(m, id, token, len, err);
+}
+
+static int load_vocab(sqlite3 *db, const char *name, SiamModel *m, char *err) {
+  return each_vocab_row(db, name, add_token_to_model, m, err);
 }
 
 int store_load_model(sqlite3 *db, const char *name, SiamModel **out, char err[SIAM_ERRMAX]) {
@@ -283,42 +295,25 @@ static int read_bundle_tensors(sqlite3 *db, const char *name, SiamBundle *b, con
   return each_tensor_row(db, name, add_to_bundle, &r, err);
 }
 
-static int read_bundle_vocab(sqlite3 *db, const char *name, SiamBundle *b, char *err) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(db, "SELECT id, token FROM siam_vocab WHERE model = ?1 ORDER BY id", -1, &st, NULL) !=
-      SQLITE_OK)
-    return db_err(db, err, "reading siam_vocab");
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  int rc = 0, step;
-  b->vocab = siam_calloc((size_t)b->cfg.encoder.vocab_size, sizeof *b->vocab);
-  if (!b->vocab) rc = siam_errf(err, "out of memory");
-  while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *token;
-    if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || text_col(st, 1, &token)) {  /* as load_vocab */
-      rc = siam_errf(err, "siam_vocab row with a non-integer id or non-text token");
-      break;
-    }
-    if (sqlite3_column_int64(st, 0) != b->n_vocab) {
-      rc = siam_errf(err, "vocab ids must be 0..%d with no gaps or duplicates (at id %d)",
+static int add_token_to_bundle(void *arg, sqlite3_int64 id, const char *token, size_t len, char *err) {
+  SiamBundle *b = arg;
+  if (id != b->n_vocab)
+    return siam_errf(err, "vocab ids must be 0..%d with no gaps or duplicates (at id %d)",
                      b->cfg.encoder.vocab_size - 1, b->n_vocab);
-      break;
-    }
-    if (b->n_vocab >= b->cfg.encoder.vocab_size) {
-      rc = siam_errf(err, "vocab has more tokens than config's vocab_size %d", b->cfg.encoder.vocab_size);
-      break;
-    }
-    size_t len = (size_t)sqlite3_column_bytes(st, 1);
-    if (len == 0 || memchr(token, 0, len)) {  /* what the loader refuses (siam_model_add_token) */
-      rc = siam_errf(err, "vocab token %d is empty or holds a NUL", b->n_vocab);
-      break;
-    }
-    b->vocab[b->n_vocab] = siam_strndup(token, len);
-    if (!b->vocab[b->n_vocab]) rc = siam_errf(err, "out of memory");
-    else b->n_vocab++;
-  }
-  if (rc == 0 && step != SQLITE_DONE) rc = db_err(db, err, "reading siam_vocab");
-  sqlite3_finalize(st);
-  return rc;
+  if (b->n_vocab >= b->cfg.encoder.vocab_size)
+    return siam_errf(err, "vocab has more tokens than config's vocab_size %d", b->cfg.encoder.vocab_size);
+  if (len == 0 || memchr(token, 0, len))  /* what the loader refuses (siam_model_add_token) */
+    return siam_errf(err, "vocab token %d is empty or holds a NUL", b->n_vocab);
+  b->vocab[b->n_vocab] = siam_strndup(token, len);
+  if (!b->vocab[b->n_vocab]) return siam_errf(err, "out of memory");
+  b->n_vocab++;
+  return 0;
+}
+
+static int read_bundle_vocab(sqlite3 *db, const char *name, SiamBundle *b, char *err) {
+  b->vocab = siam_calloc((size_t)b->cfg.encoder.vocab_size, sizeof *b->vocab);
+  if (!b->vocab) return siam_errf(err, "out of memory");
+  return each_vocab_row(db, name, add_token_to_bundle, b, err);
 }
 
 int store_read_bundle(sqlite3 *db, const char *name, SiamBundle *b, char err[SIAM_ERRMAX]) {
