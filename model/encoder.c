@@ -39,11 +39,21 @@
 #include <string.h>
 
 #include "blas.h"
+#include "gemm.h"
+#include "pool.h"
 
 /* Tokens per chunk of a batch: enough rows for sgemm to run near its peak,
 ** few enough that the activations (about B * (6H + IM) floats: 15 MB for
 ** MiniLM, 31 MB for BERT-base) stay small beside the weights. */
 #define BATCH_TOKENS 1024
+
+/* At most this many threads share the attention of a chunk (each needs its
+** own scratch, S * (S + HD) floats: 1.2 MB for BERT-base). */
+#define MAX_ATT_PARTS 8
+
+/* Row-wise work (LayerNorm, GELU) is split over threads only for chunks of
+** at least this many tokens: a short query's rows take microseconds. */
+#define MT_MIN_ROWS 64
 
 /* Elementwise loops: one clone per ISA level, chosen once by the loader, so
 ** the .so runs on any x86-64 and uses AVX-512 where there is one.  No
@@ -86,7 +96,7 @@ typedef struct {
 typedef struct {
   float *x;      /* (B, H) the residual stream */
   float *qkv;    /* (B, 3H) per token: query | key | value */
-  float *att;    /* (S, S) one head's attention probabilities */
+  float *att;    /* (n_att, S, S + HD) per part: one head's scores, and its keys transposed */
   float *ctx;    /* (B, H) attention output, heads side by side */
   float *proj;   /* (B, H) a projection's output before the residual add */
   float *fch;    /* (B, IM) MLP hidden */
@@ -105,6 +115,7 @@ struct SiamEncoder {
   int D;                      /* pooled width: H times the pooling modes */
   int DH;                     /* widest dense head output (>= 1) */
   int dim;                    /* output width */
+  int n_att;                  /* attention scratch areas: parts attention may be split into */
   ParameterTensors params;    /* carved from param_memory */
   float *param_memory;        /* the one parameter allocation */
   size_t num_parameters;      /* floats in param_memory */
@@ -229,7 +240,8 @@ static int alloc_params(SiamEncoder *e, char *err) {
 static int alloc_acts(SiamEncoder *e, char *err) {
   size_t S = e->S, B = e->B, H = e->H, IM = e->IM;
   size_t sizes[N_ACTS];
-  int bad = size3(&sizes[0], B, H, 1) | size3(&sizes[1], B, 3 * H, 1) | size3(&sizes[2], S, S, 1) |
+  int bad = size3(&sizes[0], B, H, 1) | size3(&sizes[1], B, 3 * H, 1) |
+            size3(&sizes[2], (size_t)e->n_att, S, S + H / (size_t)e->NH) |
             size3(&sizes[3], B, H, 1) | size3(&sizes[4], B, H, 1) | size3(&sizes[5], B, IM, 1);
   sizes[6] = (size_t)e->D;
   sizes[7] = (size_t)e->DH;
@@ -271,6 +283,7 @@ SiamEncoder *siam_encoder_new(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
   for (int j = 0; j < cfg->n_head; j++)
     if (cfg->head[j].out_features > e->DH) e->DH = cfg->head[j].out_features;
   e->dim = cfg->n_head ? cfg->head[cfg->n_head - 1].out_features : e->D;
+  e->n_att = siam_pool_width() < MAX_ATT_PARTS ? siam_pool_width() : MAX_ATT_PARTS;
   if (alloc_params(e, err) || alloc_acts(e, err)) {
     siam_encoder_free(e);
     return NULL;
@@ -599,14 +612,11 @@ SIAM_SIMD static void layernorm_forward(float *x, const float *restrict weight, 
 }
 
 /* out = inp weight + bias: the nn.Linear forward (weight transposed at
-** load), one sgemm. */
+** load), on siamsql's own kernel and threads (gemm.h). */
 static void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int T, int C,
                            int OC) {
   /* out (T, OC), inp (T, C), weight (C, OC), bias (OC) or NULL */
-  if (bias)
-    for (int t = 0; t < T; t++) memcpy(out + (size_t)t * OC, bias, (size_t)OC * sizeof *out);
-  siam_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, OC, C, 1.0f, inp, C, weight, OC, bias ? 1.0f : 0.0f, out,
-             OC);
+  siam_linear(out, inp, weight, bias, T, C, OC);
 }
 
 /* Softmax of each row in place, max subtracted first. */
@@ -621,21 +631,55 @@ SIAM_SIMD static void softmax_forward(float *x, int T, int C) {
   }
 }
 
-/* Multi-head self-attention over one sequence, without the output projection:
-** for each head, softmax(q k^T / sqrt(HD)) v into that head's columns of out. */
-static void attention_forward(float *out, float *att, const float *qkv, int T, int H, int NH) {
-  /* out (T, H), att (T, T) scratch, qkv (T, 3H) */
-  int HD = H / NH;
-  float scale = 1.0f / sqrtf((float)HD);
-  for (int h = 0; h < NH; h++) {
-    const float *q = qkv + (size_t)h * HD;
-    const float *k = qkv + H + (size_t)h * HD;
-    const float *v = qkv + 2 * (size_t)H + (size_t)h * HD;
-    siam_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HD, scale, q, 3 * H, k, 3 * H, 0.0f, att, T);
-    softmax_forward(att, T, T);
-    siam_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HD, T, 1.0f, att, T, v, 3 * H, 0.0f,
-               out + (size_t)h * HD, H);
-  }
+/* kt (HD, T) = the transpose of k's first HD columns (T rows, stride ld). */
+static void transpose_keys(float *restrict kt, const float *restrict k, int T, int HD, int ld) {
+  for (int t = 0; t < T; t++)
+    for (int d = 0; d < HD; d++) kt[(size_t)d * T + t] = k[(size_t)t * ld + d];
+}
+
+/* Attention scores (T, T) times scale, then softmax, in place. */
+SIAM_SIMD static void scale_softmax(float *restrict x, float scale, int T) {
+  for (size_t i = 0; i < (size_t)T * T; i++) x[i] *= scale;
+  softmax_forward(x, T, T);
+}
+
+/* One head of self-attention over one sequence: softmax(q k^T / sqrt(HD)) v
+** into that head's HD columns of out, with both products on the calling
+** thread (the caller spreads heads over threads). */
+static void attention_head(float *out, float *scratch, const float *qkv, int T, int H, int HD, int h) {
+  /* out (T, H), scratch (T * T + HD * T), qkv (T, 3H) */
+  const float *q = qkv + (size_t)h * HD, *k = q + H, *v = q + 2 * (size_t)H;
+  float *scores = scratch, *kt = scratch + (size_t)T * T;
+  transpose_keys(kt, k, T, HD, 3 * H);
+  siam_matmul(scores, T, q, 3 * H, kt, T, T, HD, T);
+  scale_softmax(scores, 1.0f / sqrtf((float)HD), T);
+  siam_matmul(out + (size_t)h * HD, H, scores, T, v, 3 * H, T, T, HD);
+}
+
+/* The attention of every sequence of a chunk, split over threads by
+** (sequence, head) pairs, each part with its own scratch. */
+typedef struct {
+  SiamEncoder *e;
+  const int *lens;
+  int n;
+} AttentionJob;
+
+static void attention_part(void *ctx, int part, int parts) {
+  const AttentionJob *job = ctx;
+  SiamEncoder *e = job->e;
+  ActivationTensors *a = &e->acts;
+  size_t H = e->H, HD = H / e->NH;
+  float *scratch = a->att + (size_t)part * e->S * (e->S + HD);
+  int task = 0;
+  for (size_t s = 0, off = 0; s < (size_t)job->n; off += (size_t)job->lens[s++])
+    for (int h = 0; h < e->NH; h++, task++)
+      if (task % parts == part)
+        attention_head(a->ctx + off * H, scratch, a->qkv + off * 3 * H, job->lens[s], e->H, (int)HD, h);
+}
+
+static void attention_forward(SiamEncoder *e, const int *lens, int n, int T) {
+  AttentionJob job = {e, lens, n};
+  siam_pool_run(attention_part, &job, T >= MT_MIN_ROWS ? e->n_att : 1);
 }
 
 /* GELU, the hidden layers' usual activation, over N values in place. */
@@ -730,24 +774,57 @@ static void l2norm_forward(float *x, int N) {
 
 /* ---- the forward pass ---------------------------------------------------- */
 
+/* Row-wise steps of a layer, split over threads by rows. */
+typedef enum { ADD_NORM_1, ACTIVATE, ADD_NORM_2 } RowStep;
+
+typedef struct {
+  SiamEncoder *e;
+  int l, T;
+  RowStep step;
+} RowJob;
+
+static void rows_part(void *ctx, int part, int parts) {
+  const RowJob *job = ctx;
+  const SiamEncoder *e = job->e;
+  const ParameterTensors *p = &e->params;
+  const ActivationTensors *a = &e->acts;
+  size_t H = e->H, IM = e->IM, l = job->l;
+  size_t t0 = (size_t)job->T * part / parts, rows = (size_t)job->T * (part + 1) / parts - t0;
+  float eps = (float)e->cfg.encoder.layer_norm_eps;
+  switch (job->step) {
+  case ADD_NORM_1:
+    residual_forward(a->x + t0 * H, a->proj + t0 * H, rows * H);
+    layernorm_forward(a->x + t0 * H, p->ln1w + l * H, p->ln1b + l * H, eps, (int)rows, e->H);
+    break;
+  case ACTIVATE:
+    activation_forward(a->fch + t0 * IM, e->cfg.encoder.activation, rows * IM);
+    break;
+  case ADD_NORM_2:
+    residual_forward(a->x + t0 * H, a->proj + t0 * H, rows * H);
+    layernorm_forward(a->x + t0 * H, p->ln2w + l * H, p->ln2b + l * H, eps, (int)rows, e->H);
+    break;
+  }
+}
+
+static void rows_forward(SiamEncoder *e, int l, int T, RowStep step) {
+  RowJob job = {e, l, T, step};
+  siam_pool_run(rows_part, &job, T >= MT_MIN_ROWS ? T : 1);
+}
+
 /* One post-LN transformer layer on the residual stream a->x, which holds n
 ** sequences of lens[s] tokens, T in all, one after another. */
 static void layer_forward(SiamEncoder *e, int l, const int *lens, int n, int T) {
   const ParameterTensors *p = &e->params;
   ActivationTensors *a = &e->acts;
   size_t H = e->H, IM = e->IM;
-  float eps = (float)e->cfg.encoder.layer_norm_eps;
   matmul_forward(a->qkv, a->x, p->qkvw + l * 3 * H * H, p->qkvb + l * 3 * H, T, e->H, 3 * e->H);
-  for (size_t s = 0, off = 0; s < (size_t)n; off += (size_t)lens[s++])
-    attention_forward(a->ctx + off * H, a->att, a->qkv + off * 3 * H, lens[s], e->H, e->NH);
+  attention_forward(e, lens, n, T);
   matmul_forward(a->proj, a->ctx, p->attprojw + l * H * H, p->attprojb + l * H, T, e->H, e->H);
-  residual_forward(a->x, a->proj, (size_t)T * H);
-  layernorm_forward(a->x, p->ln1w + l * H, p->ln1b + l * H, eps, T, e->H);
+  rows_forward(e, l, T, ADD_NORM_1);
   matmul_forward(a->fch, a->x, p->fcw + l * IM * H, p->fcb + l * IM, T, e->H, e->IM);
-  activation_forward(a->fch, e->cfg.encoder.activation, (size_t)T * IM);
+  rows_forward(e, l, T, ACTIVATE);
   matmul_forward(a->proj, a->fch, p->fcprojw + l * H * IM, p->fcprojb + l * H, T, e->IM, e->H);
-  residual_forward(a->x, a->proj, (size_t)T * H);
-  layernorm_forward(a->x, p->ln2w + l * H, p->ln2b + l * H, eps, T, e->H);
+  rows_forward(e, l, T, ADD_NORM_2);
 }
 
 /* Pooled vector through the dense head; returns where the result is. */

@@ -1,0 +1,168 @@
+/*
+** gemm.c — y = x W + b with a register-tiled AVX-512 kernel (see gemm.h).
+**
+** The tile is MR rows of x by NR columns of W: MR * NR / 16 accumulators in
+** zmm registers.  For each k it loads NR floats of row k of W (contiguous:
+** W is (K, N) row-major) and broadcasts x[m][k] for each of the MR rows.
+** The columns are cut into panels of NR, split over the pool's threads; each
+** thread walks its panels block of rows by block of rows, so a panel of W
+** (K * NR floats, 96-384 KB) stays in L2 while the rows of x pass over it,
+** and x is taken MC rows at a time so those rows stay in L2 as well.
+**
+** On a CPU without AVX-512 the whole product goes to OpenBLAS instead.
+*/
+#include "gemm.h"
+
+#include "blas.h"
+#include "pool.h"
+
+#define MR 6  /* rows per register tile */
+#define NR 64 /* columns per register tile: four zmm */
+#define PREFETCH_ROWS 16 /* rows of W loaded ahead: a short query streams W from memory */
+#define X_BLOCK_FLOATS (64 * 1024) /* rows of x per block: about 256 KB of them */
+
+typedef struct {
+  float *out;
+  const float *inp, *w, *bias;
+  int M, K, N;
+  size_t ldo, ldi, ldw; /* row strides of out, inp and w */
+} Linear;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_NATIVE 1
+
+#define AVX512 __attribute__((target("avx512f"), optimize("O3")))
+
+/* One R x NR tile of out (R <= MR rows; a constant once inlined, so the
+** loops unroll and the accumulators stay in registers).  m0..m3 select the
+** columns of each group of 16 that exist (all of them but at the edge). */
+AVX512 static inline __attribute__((always_inline)) void tile(const int R, const int full, float *out, size_t ldo, const float *x,
+                                                               size_t ldx, const float *w, size_t ldw,
+                                                               const float *bias, int K, __mmask16 m0, __mmask16 m1,
+                                                               __mmask16 m2, __mmask16 m3) {
+  __m512 acc[MR][4];
+  _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)
+      acc[r][j] = _mm512_setzero_ps();
+#define TILE_STEP(k)                                                                                     \
+  do {                                                                                                   \
+    const float *wk = w + (size_t)(k) * ldw;                                                             \
+    __m512 w0 = full ? _mm512_loadu_ps(wk) : _mm512_maskz_loadu_ps(m0, wk);                              \
+    __m512 w1 = full ? _mm512_loadu_ps(wk + 16) : _mm512_maskz_loadu_ps(m1, wk + 16);                    \
+    __m512 w2 = full ? _mm512_loadu_ps(wk + 32) : _mm512_maskz_loadu_ps(m2, wk + 32);                    \
+    __m512 w3 = full ? _mm512_loadu_ps(wk + 48) : _mm512_maskz_loadu_ps(m3, wk + 48);                    \
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                \
+      __m512 a = _mm512_set1_ps(x[r * ldx + (k)]);                                                       \
+      acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);                                                     \
+      acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);                                                     \
+      acc[r][2] = _mm512_fmadd_ps(a, w2, acc[r][2]);                                                     \
+      acc[r][3] = _mm512_fmadd_ps(a, w3, acc[r][3]);                                                     \
+    }                                                                                                    \
+  } while (0)
+  int k = 0;
+  for (; k < K - PREFETCH_ROWS; k++) {
+    const char *ahead = (const char *)(w + (size_t)(k + PREFETCH_ROWS) * ldw);
+    _mm_prefetch(ahead, _MM_HINT_T0);
+    _mm_prefetch(ahead + 64, _MM_HINT_T0);
+    _mm_prefetch(ahead + 128, _MM_HINT_T0);
+    _mm_prefetch(ahead + 192, _MM_HINT_T0);
+    TILE_STEP(k);
+  }
+  for (; k < K; k++) TILE_STEP(k);
+#undef TILE_STEP
+  const __mmask16 mask[4] = {m0, m1, m2, m3};
+  _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+    __m512 b = bias ? _mm512_maskz_loadu_ps(mask[j], bias + 16 * j) : _mm512_setzero_ps();
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+        _mm512_mask_storeu_ps(out + r * ldo + 16 * j, mask[j], _mm512_add_ps(acc[r][j], b));
+  }
+}
+
+#define DEFINE_TILE(R)                                                                                           \
+  AVX512 static void tile_##R(float *out, size_t ldo, const float *x, size_t ldx, const float *w, size_t ldw,    \
+                              const float *bias, int K, const __mmask16 mask[4]) {                               \
+    if (mask[3] == 0xFFFF) /* a whole panel: plain loads */                                                      \
+      tile(R, 1, out, ldo, x, ldx, w, ldw, bias, K, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF);                             \
+    else                                                                                                         \
+      tile(R, 0, out, ldo, x, ldx, w, ldw, bias, K, mask[0], mask[1], mask[2], mask[3]);                         \
+  }
+
+DEFINE_TILE(1)
+DEFINE_TILE(2)
+DEFINE_TILE(3)
+DEFINE_TILE(4)
+DEFINE_TILE(5)
+DEFINE_TILE(6)
+
+typedef void (*TileFn)(float *, size_t, const float *, size_t, const float *, size_t, const float *, int,
+                       const __mmask16[4]);
+static const TileFn tiles[MR + 1] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6};
+
+static int cpu_has_avx512(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+
+/* Columns [n0, n0 + NR) of rows [m0, m1). */
+static void panel_rows(const Linear *L, int n0, int m0, int m1) {
+  __mmask16 mask[4];
+  for (int j = 0; j < 4; j++) {
+    int left = L->N - n0 - 16 * j;
+    mask[j] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+  }
+  const float *bias = L->bias ? L->bias + n0 : NULL;
+  for (int m = m0; m < m1; m += MR) {
+    int rows = m1 - m < MR ? m1 - m : MR;
+    tiles[rows](L->out + m * L->ldo + n0, L->ldo, L->inp + m * L->ldi, L->ldi, L->w + n0, L->ldw, bias, L->K, mask);
+  }
+}
+
+static void linear_part(void *ctx, int part, int parts) {
+  const Linear *L = ctx;
+  int panels = (L->N + NR - 1) / NR;
+  int p0 = (int)((long long)panels * part / parts), p1 = (int)((long long)panels * (part + 1) / parts);
+  int block = X_BLOCK_FLOATS / L->K / MR * MR;
+  if (block < MR) block = MR;
+  for (int m0 = 0; m0 < L->M; m0 += block) {
+    int m1 = L->M - m0 < block ? L->M : m0 + block;
+    for (int p = p0; p < p1; p++) panel_rows(L, p * NR, m0, m1);
+  }
+}
+#else
+#define HAVE_NATIVE 0
+static int cpu_has_avx512(void) { return 0; }
+static void linear_part(void *ctx, int part, int parts) { (void)ctx, (void)part, (void)parts; }
+#endif
+
+int siam_linear_native(void) {
+  static int native = -1; /* a benign race: every thread computes the same value */
+  if (native < 0) native = HAVE_NATIVE && cpu_has_avx512();
+  return native;
+}
+
+/* Multiply-adds below which a product runs on one thread: waking a worker
+** costs a few microseconds. */
+#define MT_MIN_MACS (256 * 1024)
+
+void siam_linear(float *out, const float *inp, const float *w, const float *bias, int M, int K, int N) {
+  if (!siam_linear_native()) {
+    if (bias)
+      for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) out[(size_t)m * N + n] = bias[n];
+    siam_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, inp, K, w, N, bias ? 1.0f : 0.0f, out, N);
+    return;
+  }
+  Linear L = {out, inp, w, bias, M, K, N, (size_t)N, (size_t)K, (size_t)N};
+  long long macs = (long long)M * K * N;
+  int panels = (N + NR - 1) / NR;
+  siam_pool_run(linear_part, &L, macs < MT_MIN_MACS ? 1 : panels);
+}
+
+void siam_matmul(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int M, int K, int N) {
+  if (!siam_linear_native()) {
+    siam_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    return;
+  }
+  Linear L = {c, a, b, NULL, M, K, N, (size_t)ldc, (size_t)lda, (size_t)ldb};
+  linear_part(&L, 0, 1);
+}

@@ -1,0 +1,147 @@
+/*
+** pool.c — a fixed set of worker threads that run one job at a time.
+**
+** A job is published by bumping `generation`; workers that see the bump run
+** their part and count `pending` down.  Waiting is a short spin followed by
+** a condition variable, on both sides: a forward pass runs dozens of jobs a
+** millisecond apart, and a futex wake-up per job would cost more than the
+** smaller ones take, while a worker spinning forever would steal a core
+** from SQLite and everything else in the process.
+*/
+#include "pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "blas.h"
+
+#define MAX_WORKERS 63
+#define SPIN_NS 200000 /* how long a waiter spins before it sleeps: 0.2 ms */
+
+static struct {
+  pthread_mutex_t busy; /* held by the one caller whose job is running */
+  pthread_mutex_t lock; /* guards the sleeps on the two condition variables */
+  pthread_cond_t wake;  /* workers sleep here between jobs */
+  pthread_cond_t done;  /* the caller sleeps here until pending is 0 */
+  atomic_uint generation;
+  atomic_int pending; /* workers yet to finish the current job */
+  atomic_int stop;
+  SiamJob fn; /* the current job, written before generation is bumped */
+  void *ctx;
+  int parts;
+  int n_workers;
+  pthread_t workers[MAX_WORKERS];
+  unsigned born[MAX_WORKERS]; /* generation when worker i started: its jobs come after */
+} pool = {.busy = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER,
+          .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+
+static long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/* Spins until generation differs from seen (then returns it), or for SPIN_NS. */
+static unsigned spin_for_job(unsigned seen) {
+  long long until = now_ns() + SPIN_NS;
+  for (int i = 0;; i++) {
+    unsigned g = atomic_load(&pool.generation);
+    if (g != seen || atomic_load(&pool.stop)) return g;
+    if ((i & 63) == 63 && now_ns() > until) return seen;
+    cpu_relax();
+  }
+}
+
+static void *worker_main(void *arg) {
+  int i = (int)(long)arg, part = i + 1; /* worker i runs part i + 1 */
+  unsigned seen = pool.born[i];
+  for (;;) {
+    unsigned g = spin_for_job(seen);
+    if (g == seen) {
+      pthread_mutex_lock(&pool.lock);
+      while ((g = atomic_load(&pool.generation)) == seen && !atomic_load(&pool.stop))
+        pthread_cond_wait(&pool.wake, &pool.lock);
+      pthread_mutex_unlock(&pool.lock);
+    }
+    if (atomic_load(&pool.stop)) return NULL;
+    seen = g;
+    if (part < pool.parts) pool.fn(pool.ctx, part, pool.parts);
+    if (atomic_fetch_sub(&pool.pending, 1) == 1) {
+      pthread_mutex_lock(&pool.lock);
+      pthread_cond_signal(&pool.done);
+      pthread_mutex_unlock(&pool.lock);
+    }
+  }
+}
+
+/* Starts workers until there are want of them (called with busy held). */
+static void grow(int want) {
+  if (want > MAX_WORKERS) want = MAX_WORKERS;
+  while (pool.n_workers < want) {
+    pool.born[pool.n_workers] = atomic_load(&pool.generation);
+    if (pthread_create(&pool.workers[pool.n_workers], NULL, worker_main, (void *)(long)pool.n_workers))
+      return; /* run with the workers we have */
+    pool.n_workers++;
+  }
+}
+
+static void wait_for_workers(void) {
+  long long until = now_ns() + SPIN_NS;
+  for (int i = 0; atomic_load(&pool.pending); i++) {
+    if ((i & 63) == 63 && now_ns() > until) {
+      pthread_mutex_lock(&pool.lock);
+      while (atomic_load(&pool.pending)) pthread_cond_wait(&pool.done, &pool.lock);
+      pthread_mutex_unlock(&pool.lock);
+      return;
+    }
+    cpu_relax();
+  }
+}
+
+int siam_pool_width(void) {
+  int n = siam_get_threads();
+  return n > MAX_WORKERS + 1 ? MAX_WORKERS + 1 : n;
+}
+
+int siam_pool_run(SiamJob fn, void *ctx, int parts) {
+  int width = siam_pool_width();
+  if (parts > width) parts = width;
+  if (parts <= 1 || pthread_mutex_trylock(&pool.busy)) {
+    fn(ctx, 0, 1); /* one part covers the whole job */
+    return 1;
+  }
+  grow(parts - 1);
+  if (parts > pool.n_workers + 1) parts = pool.n_workers + 1;
+  pool.fn = fn;
+  pool.ctx = ctx;
+  pool.parts = parts;
+  atomic_store(&pool.pending, pool.n_workers);
+  pthread_mutex_lock(&pool.lock);
+  atomic_fetch_add(&pool.generation, 1);
+  pthread_cond_broadcast(&pool.wake);
+  pthread_mutex_unlock(&pool.lock);
+  fn(ctx, 0, parts);
+  wait_for_workers();
+  pthread_mutex_unlock(&pool.busy);
+  return parts;
+}
+
+/* On exit or dlclose, the workers are told to stop and joined, so no thread
+** is left running code that is about to be unmapped. */
+__attribute__((destructor)) static void pool_shutdown(void) {
+  if (pthread_mutex_trylock(&pool.busy)) return; /* a job is running: exit() mid-query; leave them be */
+  pthread_mutex_lock(&pool.lock);
+  atomic_store(&pool.stop, 1);
+  pthread_cond_broadcast(&pool.wake);
+  pthread_mutex_unlock(&pool.lock);
+  for (int i = 0; i < pool.n_workers; i++) pthread_join(pool.workers[i], NULL);
+  pool.n_workers = 0;
+  pthread_mutex_unlock(&pool.busy);
+}
