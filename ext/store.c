@@ -76,15 +76,22 @@ static int text_col(sqlite3_stmt *st, int col, const char **out) {
   return *out ? 0 : -1;
 }
 
-/* One siam_tensor row, as both the loader and export consume it. */
-typedef int (*TensorRowFn)(void *arg, const char *name, const char *dtype, const char *shape, const void *blob,
-                           size_t n, char *err);
+/* One siam_tensor row, as both the loader and export consume it: the data
+** comes as a reader, never as one buffer. */
+typedef int (*TensorRowFn)(void *arg, const char *name, const char *dtype, const char *shape,
+                           const SiamBlobReader *data, char *err);
 
-/* Calls fn for each of model `name`'s tensor rows; stops at the first error. */
+static int read_blob_piece(void *blob, size_t off, void *buf, size_t n) {
+  return sqlite3_blob_read(blob, buf, (int)n, (int)off) == SQLITE_OK ? 0 : -1;
+}
+
+/* Calls fn for each of model `name`'s tensor rows; stops at the first error.
+** data is read through SQLite's incremental blob I/O, a piece at a time, so
+** a large tensor is never in memory compressed and decoded at once. */
 static int each_tensor_row(sqlite3 *db, const char *name, TensorRowFn fn, void *arg, char *err) {
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(db, "SELECT name, dtype, shape, data FROM siam_tensor WHERE model = ?1", -1, &st,
-                         NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(db, "SELECT name, dtype, shape, rowid FROM siam_tensor WHERE model = ?1", -1, &st, NULL) !=
+      SQLITE_OK)
     return db_err(db, err, "reading siam_tensor");
   sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
   int rc = 0, step;
@@ -94,16 +101,25 @@ static int each_tensor_row(sqlite3 *db, const char *name, TensorRowFn fn, void *
       rc = siam_errf(err, "siam_tensor row with a name, dtype or shape that is not TEXT");
       break;
     }
-    rc = fn(arg, tname, dtype, shape, sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3), err);
+    const char *schema = sqlite3_column_database_name(st, 0); /* where siam_tensor was found */
+    sqlite3_blob *blob = NULL;
+    if (sqlite3_blob_open(db, schema ? schema : "main", "siam_tensor", "data", sqlite3_column_int64(st, 3), 0,
+                          &blob) != SQLITE_OK) {
+      rc = siam_errf(err, "tensor %s: cannot read its data: %s", tname, sqlite3_errmsg(db));
+    } else {
+      SiamBlobReader data = {(size_t)sqlite3_blob_bytes(blob), read_blob_piece, blob};
+      rc = fn(arg, tname, dtype, shape, &data, err);
+    }
+    sqlite3_blob_close(blob);
   }
   if (rc == 0 && step != SQLITE_DONE) rc = db_err(db, err, "reading siam_tensor");
   sqlite3_finalize(st);
   return rc;
 }
 
-static int add_to_model(void *m, const char *name, const char *dtype, const char *shape, const void *blob,
-                        size_t n, char *err) {
-  return siam_model_add_tensor(m, name, dtype, shape, blob, n, err);
+static int add_to_model(void *m, const char *name, const char *dtype, const char *shape, const SiamBlobReader *data,
+                        char *err) {
+  return siam_model_add_tensor_from(m, name, dtype, shape, data, err);
 }
 
 static int load_tensors(sqlite3 *db, const char *name, SiamModel *m, char *err) {
@@ -273,8 +289,8 @@ typedef struct {
   int cap;                      /* tensors allocated in b->tensors */
 } BundleReader;
 
-static int add_to_bundle(void *arg, const char *name, const char *dtype, const char *shape, const void *blob,
-                         size_t n, char *err) {
+static int add_to_bundle(void *arg, const char *name, const char *dtype, const char *shape,
+                         const SiamBlobReader *data, char *err) {
   BundleReader *r = arg;
   int k = siam_tensor_spec_find(r->specs, r->n_specs, name);
   if (k < 0) return siam_errf(err, "unexpected tensor %s (not part of the config's architecture)", name);
@@ -286,7 +302,7 @@ static int add_to_bundle(void *arg, const char *name, const char *dtype, const c
     r->cap = cap;
   }
   SiamTensor *t = &r->b->tensors[r->b->n_tensors++];
-  return siam_tensor_from_row(t, &r->specs[k], name, dtype, shape, blob, n, err);
+  return siam_tensor_from_row(t, &r->specs[k], name, dtype, shape, data, err);
 }
 
 static int read_bundle_tensors(sqlite3 *db, const char *name, SiamBundle *b, const SiamTensorSpec *specs,

@@ -13,6 +13,9 @@
 */
 #include "bundle.h"
 
+#include <string.h>
+
+#define ZSTD_STATIC_LINKING_ONLY /* for ZSTD_d_stableOutBuffer */
 #include <zstd.h>
 
 #define PACK_LEVEL 3
@@ -66,28 +69,86 @@ static int checksummed(const void *blob, size_t n, char *err) {
   return 0;
 }
 
-/* The frame must span the whole blob: no truncation, nothing after it. */
-static int one_frame(const void *blob, size_t n, char *err) {
-  size_t fsz = ZSTD_findFrameCompressedSize(blob, n);
-  if (ZSTD_isError(fsz)) return siam_errf(err, "corrupt zstd frame: %s", ZSTD_getErrorName(fsz));
-  if (fsz != n) return siam_errf(err, "blob has %zu bytes after its zstd frame", n - fsz);
+/* Compressed bytes read per step: large enough that reading costs little
+** per byte, small beside any tensor worth streaming. */
+#define READ_CHUNK (256 * 1024)
+
+static int read_mem(void *ctx, size_t off, void *buf, size_t n) {
+  memcpy(buf, (const char *)ctx + off, n);
   return 0;
 }
 
-int siam_blob_unpack(const void *blob, size_t n, void *out, size_t expect, char err[SIAM_ERRMAX]) {
+SiamBlobReader siam_blob_reader_mem(const void *blob, size_t n) {
+  SiamBlobReader r = {n, read_mem, (void *)(blob ? blob : "")};
+  return r;
+}
+
+/* Checks the frame header in the first bytes of src against expect. */
+static int check_header(const SiamBlobReader *src, size_t expect, char *err) {
+  unsigned char head[ZSTD_FRAMEHEADERSIZE_MAX];
+  size_t n = src->size < sizeof head ? src->size : sizeof head;
   unsigned long long declared = 0;
-  if (!blob) blob = "";
-  if (declared_size(blob, n, &declared, err) || checksummed(blob, n, err)) return -1;
-  if (declared != expect)
-    return siam_errf(err, "zstd frame declares %llu bytes, shape needs %zu", declared, expect);
-  if (one_frame(blob, n, err)) return -1;
+  if (src->read(src->ctx, 0, head, n)) return siam_errf(err, "cannot read the stored frame");
+  if (declared_size(head, n, &declared, err) || checksummed(head, n, err)) return -1;
+  if (declared != expect) return siam_errf(err, "zstd frame declares %llu bytes, shape needs %zu", declared, expect);
+  return 0;
+}
+
+/* Streams src through dctx into out (expect bytes).  zstd writes straight
+** into out (stable output buffer: no window buffer of its own) and checks
+** the content size and the checksum when the frame ends. */
+static int decode_stream(ZSTD_DCtx *dctx, const SiamBlobReader *src, void *out, size_t expect, char *err) {
+  unsigned char *chunk = siam_malloc(READ_CHUNK);
+  if (!chunk) return siam_errf(err, "out of memory");
+  ZSTD_outBuffer ob = {out, expect, 0};
+  size_t off = 0, left = 1; /* left: zstd's hint, 0 once the frame is complete */
+  int rc = 0;
+  while (rc == 0 && left != 0 && off < src->size) {
+    size_t n = src->size - off < READ_CHUNK ? src->size - off : READ_CHUNK;
+    if (src->read(src->ctx, off, chunk, n)) {
+      rc = siam_errf(err, "cannot read the stored frame");
+      break;
+    }
+    ZSTD_inBuffer ib = {chunk, n, 0};
+    while (ib.pos < ib.size && left != 0) {
+      size_t in_before = ib.pos, out_before = ob.pos;
+      left = ZSTD_decompressStream(dctx, &ob, &ib);
+      if (ZSTD_isError(left)) {
+        rc = siam_errf(err, "corrupt zstd frame: %s", ZSTD_getErrorName(left));
+        break;
+      }
+      if (ib.pos == in_before && ob.pos == out_before) { /* stuck: out is full and the frame wants more */
+        rc = siam_errf(err, "zstd frame holds more than the %zu bytes it declares", expect);
+        break;
+      }
+    }
+    off += ib.pos;
+    if (rc == 0 && left == 0 && (ib.pos < ib.size || off < src->size))
+      rc = siam_errf(err, "blob has %zu bytes after its zstd frame", src->size - off);
+  }
+  if (rc == 0 && left != 0) rc = siam_errf(err, "corrupt zstd frame: truncated (it ends %zu bytes in)", src->size);
+  if (rc == 0 && ob.pos != expect) rc = siam_errf(err, "zstd frame holds %zu bytes, shape needs %zu", ob.pos, expect);
+  siam_free(chunk);
+  return rc;
+}
+
+int siam_blob_unpack_from(const SiamBlobReader *src, void *out, size_t expect, char err[SIAM_ERRMAX]) {
+  if (check_header(src, expect, err)) return -1;
   ZSTD_DCtx *dctx = ZSTD_createDCtx();
   if (!dctx) return siam_errf(err, "out of memory");
-  size_t r = ZSTD_decompressDCtx(dctx, out, expect, blob, n);
+  /* Without this zstd would keep its own copy of the window (as large as
+  ** the tensor); it is an advanced parameter, so a library without it just
+  ** costs that memory. */
+  ZSTD_DCtx_setParameter(dctx, ZSTD_d_stableOutBuffer, 1);
+  char dummy;
+  int rc = decode_stream(dctx, src, expect ? out : &dummy, expect, err);
   ZSTD_freeDCtx(dctx);
-  if (ZSTD_isError(r)) return siam_errf(err, "corrupt zstd frame: %s", ZSTD_getErrorName(r));
-  if (r != expect) return siam_errf(err, "zstd frame holds %zu bytes, shape needs %zu", r, expect);
-  return 0;
+  return rc;
+}
+
+int siam_blob_unpack(const void *blob, size_t n, void *out, size_t expect, char err[SIAM_ERRMAX]) {
+  SiamBlobReader r = siam_blob_reader_mem(blob, n);
+  return siam_blob_unpack_from(&r, out, expect, err);
 }
 
 int siam_blob_unpack_alloc(const void *blob, size_t n, size_t max_bytes, void **out, size_t *out_n,

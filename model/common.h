@@ -25,6 +25,9 @@ int siam_errf(char *err, const char *fmt, ...)
 void *siam_malloc(size_t n);
 void *siam_calloc(size_t count, size_t size);
 void *siam_realloc(void *p, size_t n);
+/* Uninitialized memory for a large array that lives as long as its model:
+** aligned for transparent huge pages. */
+void *siam_malloc_big(size_t n);
 void siam_free(void *p);
 char *siam_strndup(const char *s, size_t n);
 

@@ -217,7 +217,9 @@ static int alloc_params(SiamEncoder *e, char *err) {
   size_t sizes[N_FIXED_PARAMS + 2 * SIAM_MAX_HEAD];
   int n = param_sizes(e, sizes);
   if (n < 0 || size_sum(&e->num_parameters, sizes, n)) return siam_errf(err, "encoder: parameter size overflows");
-  e->param_memory = siam_calloc(e->num_parameters, sizeof(float));
+  /* Not zeroed: every parameter is written by siam_encoder_param's caller
+  ** before siam_encoder_finish (the model checks that every tensor came). */
+  e->param_memory = siam_malloc_big(e->num_parameters * sizeof(float));
   if (!e->param_memory) return siam_errf(err, "out of memory (%zu parameters)", e->num_parameters);
   ParameterTensors *p = &e->params;
   float **fixed[N_FIXED_PARAMS] = {&p->wte,  &p->wpe,      &p->wtt,      &p->lnew, &p->lneb, &p->qkvw,
@@ -248,7 +250,7 @@ static int alloc_acts(SiamEncoder *e, char *err) {
   sizes[8] = (size_t)e->DH;
   size_t total;
   if (bad || size_sum(&total, sizes, N_ACTS)) return siam_errf(err, "encoder: activation size overflows");
-  e->act_memory = siam_calloc(total, sizeof(float));
+  e->act_memory = siam_malloc_big(total * sizeof(float));
   if (!e->act_memory) return siam_errf(err, "out of memory (%zu activation floats)", total);
   ActivationTensors *a = &e->acts;
   float **ptrs[N_ACTS] = {&a->x, &a->qkv, &a->att, &a->ctx, &a->proj, &a->fch, &a->pooled, &a->head0, &a->head1};
@@ -424,14 +426,30 @@ static void param_name(const SiamEncoder *e, size_t off, char *buf, size_t cap) 
   }
 }
 
-/* m (R, C) becomes its transpose (C, R), through tmp (R * C floats). */
+/* m (R, C) becomes its transpose (C, R), through tmp (R * C floats).  The
+** copy is one memcpy; the scatter back is split over the pool's threads by
+** rows of tmp, in 32 x 32 tiles that stay in L1. */
+typedef struct {
+  float *m;
+  const float *tmp;
+  size_t R, C;
+} Transpose;
+
+static void transpose_part(void *ctx, int part, int parts) {
+  enum { BLK = 32 };
+  const Transpose *t = ctx;
+  size_t blocks = (t->R + BLK - 1) / BLK;
+  size_t b0 = blocks * part / parts, b1 = blocks * (part + 1) / parts;
+  for (size_t r0 = b0 * BLK; r0 < b1 * BLK && r0 < t->R; r0 += BLK)
+    for (size_t c0 = 0; c0 < t->C; c0 += BLK)
+      for (size_t r = r0; r < t->R && r < r0 + BLK; r++)
+        for (size_t c = c0; c < t->C && c < c0 + BLK; c++) t->m[c * t->R + r] = t->tmp[r * t->C + c];
+}
+
 static void transpose(float *m, float *tmp, size_t R, size_t C) {
-  enum { BLK = 32 }; /* a 32 x 32 tile of each side stays in L1 */
   memcpy(tmp, m, R * C * sizeof *m);
-  for (size_t r0 = 0; r0 < R; r0 += BLK)
-    for (size_t c0 = 0; c0 < C; c0 += BLK)
-      for (size_t r = r0; r < R && r < r0 + BLK; r++)
-        for (size_t c = c0; c < C && c < c0 + BLK; c++) m[c * R + r] = tmp[r * C + c];
+  Transpose t = {m, tmp, R, C};
+  siam_pool_run(transpose_part, &t, (int)(R / 32 + 1));
 }
 
 /* Every weight matrix from (out, in) to (in, out).  0 or -1 (out of memory). */
@@ -456,17 +474,34 @@ static int relayout(SiamEncoder *e) {
   return 0;
 }
 
+/* Index of the first NaN or infinity in x[0..n), or n: a whole block is
+** tested at once (all exponent bits set), so the scan runs at memory speed. */
+SIAM_SIMD static size_t first_nonfinite(const float *x, size_t n) {
+  enum { BLOCK = 4096 };
+  for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+    size_t i1 = n - i0 < BLOCK ? n : i0 + BLOCK;
+    uint32_t any = 0;
+    for (size_t i = i0; i < i1; i++) {
+      uint32_t b;
+      memcpy(&b, &x[i], sizeof b);
+      any |= (b & 0x7f800000u) == 0x7f800000u;
+    }
+    if (any)
+      for (size_t i = i0; i < i1; i++)
+        if (!isfinite(x[i])) return i;
+  }
+  return n;
+}
+
 int siam_encoder_finish(SiamEncoder *enc, char err[SIAM_ERRMAX]) {
   if (enc->finished) return 0; /* the weights are laid out once */
   /* A NaN or infinity in any weight would turn every embedding into NaNs;
   ** refuse the model here, naming the tensor, rather than at query time. */
-  for (size_t i = 0; i < enc->num_parameters; i++) {
-    float v = enc->param_memory[i];
-    if (!isfinite(v)) {
-      char name[128];
-      param_name(enc, i, name, sizeof name);
-      return siam_errf(err, "tensor %s holds %s", name, isnan(v) ? "NaN" : "an infinity");
-    }
+  size_t bad = first_nonfinite(enc->param_memory, enc->num_parameters);
+  if (bad < enc->num_parameters) {
+    char name[128];
+    param_name(enc, bad, name, sizeof name);
+    return siam_errf(err, "tensor %s holds %s", name, isnan(enc->param_memory[bad]) ? "NaN" : "an infinity");
   }
   /* The query, key and value weights were written straight into their fused
   ** (3H, H) slots by siam_encoder_param; now every matrix is transposed. */

@@ -27,8 +27,10 @@ SiamEncoder *siam_encoder_new(const SiamConfig *cfg, char err[SIAM_ERRMAX]);
 ** forward pass uses (e.g. pooler.dense.*) or numel does not match. */
 float *siam_encoder_param(SiamEncoder *enc, const char *name, size_t numel);
 
-/* Called once all parameters are written: lets the encoder re-lay weights
-** for speed.  Returns 0, or -1 + err. */
+/* Called once all parameters are written (the parameter memory starts
+** uninitialized: every tensor siam_config_tensors lists must have been
+** written): checks that every weight is finite and lays the weights out for
+** speed.  Returns 0, or -1 + err. */
 int siam_encoder_finish(SiamEncoder *enc, char err[SIAM_ERRMAX]);
 
 /* Encodes one sequence of n ids (1 <= n <= siam_encoder_max_tokens) into

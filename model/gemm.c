@@ -9,11 +9,14 @@
 ** (K * NR floats, 96-384 KB) stays in L2 while the rows of x pass over it,
 ** and x is taken MC rows at a time so those rows stay in L2 as well.
 **
-** On a CPU without AVX-512 the whole product goes to OpenBLAS instead.
+** On a CPU without AVX-512 a portable kernel (GCC vectors, AVX2 or SSE)
+** does the same work in the same order of operations.
 */
 #include "gemm.h"
 
-#include "blas.h"
+#include <stdlib.h>
+#include <string.h>
+
 #include "pool.h"
 
 #define MR 6  /* rows per register tile */
@@ -117,41 +120,114 @@ static void panel_rows(const Linear *L, int n0, int m0, int m1) {
   }
 }
 
+#else
+#define HAVE_NATIVE 0
+static int cpu_has_avx512(void) { return 0; }
+static void panel_rows(const Linear *L, int n0, int m0, int m1) { (void)L, (void)n0, (void)m0, (void)m1; }
+#endif
+
+/* ---- the portable kernel --------------------------------------------------
+** For CPUs without AVX-512 (and valgrind, which hides it): the same tiling
+** in GCC's generic vectors, compiled for AVX2 and for baseline x86-64.  Every
+** element is still one in-order sum over k, so here too a row's result does
+** not depend on the rows computed with it. */
+
+typedef float v8 __attribute__((vector_size(32)));
+#if defined(__x86_64__) && !defined(__clang__)
+#define GENERIC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default"), optimize("O3")))
+#else
+#define GENERIC_CLONES
+#endif
+
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v))
+
+/* R rows (R <= 4) by 16 columns. */
+static inline __attribute__((always_inline)) void generic_tile(const int R, float *out, size_t ldo, const float *x,
+                                                                size_t ldx, const float *w, size_t ldw,
+                                                                const float *bias, int K) {
+  v8 acc[4][2];
+  for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = (v8){0};
+  for (int k = 0; k < K; k++) {
+    v8 w0, w1;
+    LOAD8(w0, w + (size_t)k * ldw);
+    LOAD8(w1, w + (size_t)k * ldw + 8);
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+      float a = x[r * ldx + k];
+      acc[r][0] += a * w0;
+      acc[r][1] += a * w1;
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < 2; j++) {
+      v8 v = acc[r][j];
+      if (bias) {
+        v8 b;
+        LOAD8(b, bias + 8 * j);
+        v += b;
+      }
+      memcpy(out + r * ldo + 8 * j, &v, sizeof v);
+    }
+}
+
+/* Columns [n0, n1) of rows [m0, m1): 16 columns at a time, 4 rows at a time,
+** and the last columns one by one in the same order of operations. */
+GENERIC_CLONES static void generic_rows(const Linear *L, int n0, int n1, int m0, int m1) {
+  for (int n = n0; n < n1; n += 16) {
+    const float *w = L->w + n, *bias = L->bias ? L->bias + n : NULL;
+    if (n1 - n >= 16) {
+      for (int m = m0; m < m1; m += 4) {
+        float *out = L->out + m * L->ldo + n;
+        const float *x = L->inp + m * L->ldi;
+        switch (m1 - m < 4 ? m1 - m : 4) {
+        case 1: generic_tile(1, out, L->ldo, x, L->ldi, w, L->ldw, bias, L->K); break;
+        case 2: generic_tile(2, out, L->ldo, x, L->ldi, w, L->ldw, bias, L->K); break;
+        case 3: generic_tile(3, out, L->ldo, x, L->ldi, w, L->ldw, bias, L->K); break;
+        default: generic_tile(4, out, L->ldo, x, L->ldi, w, L->ldw, bias, L->K); break;
+        }
+      }
+      continue;
+    }
+    for (int m = m0; m < m1; m++)
+      for (int c = 0; c < n1 - n; c++) {
+        float acc = 0.0f;
+        for (int k = 0; k < L->K; k++) acc += L->inp[m * L->ldi + k] * w[k * L->ldw + c];
+        L->out[m * L->ldo + n + c] = bias ? acc + bias[c] : acc;
+      }
+  }
+}
+
+int siam_linear_native(void) {
+  static int native = -1; /* a benign race: every thread computes the same value */
+  if (native < 0) {
+    const char *kernel = getenv("SIAMSQL_KERNEL"); /* "portable": the tests run both kernels */
+    native = HAVE_NATIVE && cpu_has_avx512() && !(kernel && strcmp(kernel, "portable") == 0);
+  }
+  return native;
+}
+
 static void linear_part(void *ctx, int part, int parts) {
   const Linear *L = ctx;
-  int panels = (L->N + NR - 1) / NR;
+  int panels = (L->N + NR - 1) / NR, native = siam_linear_native();
   int p0 = (int)((long long)panels * part / parts), p1 = (int)((long long)panels * (part + 1) / parts);
   int block = X_BLOCK_FLOATS / L->K / MR * MR;
   if (block < MR) block = MR;
   for (int m0 = 0; m0 < L->M; m0 += block) {
     int m1 = L->M - m0 < block ? L->M : m0 + block;
-    for (int p = p0; p < p1; p++) panel_rows(L, p * NR, m0, m1);
+    for (int p = p0; p < p1; p++) {
+      if (native)
+        panel_rows(L, p * NR, m0, m1);
+      else
+        generic_rows(L, p * NR, p * NR + NR < L->N ? p * NR + NR : L->N, m0, m1);
+    }
   }
 }
-#else
-#define HAVE_NATIVE 0
-static int cpu_has_avx512(void) { return 0; }
-static void linear_part(void *ctx, int part, int parts) { (void)ctx, (void)part, (void)parts; }
-#endif
 
-int siam_linear_native(void) {
-  static int native = -1; /* a benign race: every thread computes the same value */
-  if (native < 0) native = HAVE_NATIVE && cpu_has_avx512();
-  return native;
-}
 
 /* Multiply-adds below which a product runs on one thread: waking a worker
 ** costs a few microseconds. */
 #define MT_MIN_MACS (256 * 1024)
 
 void siam_linear(float *out, const float *inp, const float *w, const float *bias, int M, int K, int N) {
-  if (!siam_linear_native()) {
-    if (bias)
-      for (int m = 0; m < M; m++)
-        for (int n = 0; n < N; n++) out[(size_t)m * N + n] = bias[n];
-    siam_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, inp, K, w, N, bias ? 1.0f : 0.0f, out, N);
-    return;
-  }
   Linear L = {out, inp, w, bias, M, K, N, (size_t)N, (size_t)K, (size_t)N};
   long long macs = (long long)M * K * N;
   int panels = (N + NR - 1) / NR;
@@ -159,10 +235,6 @@ void siam_linear(float *out, const float *inp, const float *w, const float *bias
 }
 
 void siam_matmul(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int M, int K, int N) {
-  if (!siam_linear_native()) {
-    siam_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-    return;
-  }
   Linear L = {c, a, b, NULL, M, K, N, (size_t)ldc, (size_t)lda, (size_t)ldb};
   linear_part(&L, 0, 1);
 }

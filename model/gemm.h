@@ -24,8 +24,8 @@ void siam_linear(float *out, const float *inp, const float *w, const float *bias
 ** already spread over threads by head. */
 void siam_matmul(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int M, int K, int N);
 
-/* 1 if siam_linear runs its own AVX-512 kernel here, 0 if it falls back to
-** OpenBLAS's sgemm (a CPU without AVX-512). */
+/* 1 if siam_linear runs its AVX-512 kernel here, 0 if its portable one (a
+** CPU without AVX-512, or under valgrind). */
 int siam_linear_native(void);
 
 #endif

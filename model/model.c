@@ -143,7 +143,7 @@ static int check_shape(const SiamTensorSpec *s, const SiamTensor *t, char *err) 
 }
 
 int siam_tensor_from_row(SiamTensor *t, const SiamTensorSpec *spec, const char *name, const char *dtype,
-                         const char *shape_json, const void *blob, size_t n, char err[SIAM_ERRMAX]) {
+                         const char *shape_json, const SiamBlobReader *src, char err[SIAM_ERRMAX]) {
   if (parse_row(t, name, dtype, shape_json, err)) return -1;
   /* The shape is checked before anything is allocated from it: a stored
   ** shape (or the size its frame declares) is untrusted. */
@@ -151,8 +151,7 @@ int siam_tensor_from_row(SiamTensor *t, const SiamTensorSpec *spec, const char *
   t->data = siam_malloc(t->nbytes);
   if (!t->data) return siam_errf(err, "tensor %s: out of memory for %zu bytes", name, t->nbytes);
   char why[SIAM_ERRMAX];
-  if (siam_blob_unpack(blob, n, t->data, t->nbytes, why))
-    return siam_errf(err, "tensor %s: %s", name, why);
+  if (siam_blob_unpack_from(src, t->data, t->nbytes, why)) return siam_errf(err, "tensor %s: %s", name, why);
   return 0;
 }
 
@@ -162,20 +161,55 @@ int siam_tensor_spec_find(const SiamTensorSpec *specs, int n, const char *name) 
   return -1;
 }
 
-int siam_model_add_tensor(SiamModel *m, const char *name, const char *dtype, const char *shape_json,
-                          const void *blob, size_t n, char err[SIAM_ERRMAX]) {
+/* Decodes a stored tensor of numel elements of dtype d straight into its
+** float32 destination: the frame is decoded into the last bytes of dst, then
+** widened in place from the front, a block at a time (a block's source is
+** copied out before its floats are written, and a block's floats end before
+** the next block's source begins).  No buffer the size of the tensor. */
+static int decode_into(float *dst, size_t numel, SiamDtype d, const SiamBlobReader *src, const char *name,
+                       char *err) {
+  enum { BLOCK = 1024 };
+  size_t esize = siam_dtype_size(d), nbytes = numel * esize; /* numel * 4 fits: dst exists */
+  unsigned char *packed = (unsigned char *)dst + numel * sizeof(float) - nbytes;
+  char why[SIAM_ERRMAX];
+  if (siam_blob_unpack_from(src, packed, nbytes, why)) return siam_errf(err, "tensor %s: %s", name, why);
+  if (d == SIAM_F32 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) return 0; /* already in place */
+  unsigned char block[BLOCK * 4];
+  for (size_t i = 0; i < numel; i += BLOCK) {
+    size_t n = numel - i < BLOCK ? numel - i : BLOCK;
+    memcpy(block, packed + i * esize, n * esize);
+    siam_to_f32(d, block, dst + i, n);
+  }
+  return 0;
+}
+
+int siam_model_add_tensor_from(SiamModel *m, const char *name, const char *dtype, const char *shape_json,
+                               const SiamBlobReader *src, char err[SIAM_ERRMAX]) {
   int i = siam_tensor_spec_find(m->specs, m->n_specs, name);
   if (i < 0) return siam_errf(err, "unexpected tensor %s (not part of the config's architecture)", name);
   if (m->seen[i]) return siam_errf(err, "tensor %s appears twice", name);
   SiamTensor t;
-  int rc = siam_tensor_from_row(&t, &m->specs[i], name, dtype, shape_json, blob, n, err);
-  size_t numel = rc == 0 ? t.nbytes / siam_dtype_size(t.dtype) : 0;
-  float *dst = rc == 0 ? siam_encoder_param(m->encoder, name, numel) : NULL;
-  if (dst) siam_to_f32(t.dtype, t.data, dst, numel);
+  int rc = parse_row(&t, name, dtype, shape_json, err) || check_shape(&m->specs[i], &t, err) ? -1 : 0;
+  if (rc == 0) {
+    size_t numel = t.nbytes / siam_dtype_size(t.dtype);
+    float *dst = siam_encoder_param(m->encoder, name, numel);
+    if (dst) {
+      rc = decode_into(dst, numel, t.dtype, src, name, err);
+    } else { /* a tensor the forward pass does not use (pooler.*): checked all the same */
+      siam_free(t.name);
+      rc = siam_tensor_from_row(&t, &m->specs[i], name, dtype, shape_json, src, err);
+    }
+  }
   m->seen[i] = rc == 0;
   siam_free(t.name);
   siam_free(t.data);
   return rc;
+}
+
+int siam_model_add_tensor(SiamModel *m, const char *name, const char *dtype, const char *shape_json,
+                          const void *blob, size_t n, char err[SIAM_ERRMAX]) {
+  SiamBlobReader src = siam_blob_reader_mem(blob, n);
+  return siam_model_add_tensor_from(m, name, dtype, shape_json, &src, err);
 }
 
 /* ---- vocabulary and finish ----------------------------------------------- */

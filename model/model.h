@@ -24,6 +24,11 @@ typedef struct SiamModel SiamModel;
 SiamModel *siam_model_new(const char *config_json, size_t len, char err[SIAM_ERRMAX]);
 int siam_model_add_tensor(SiamModel *m, const char *name, const char *dtype, const char *shape_json,
                           const void *blob, size_t n, char err[SIAM_ERRMAX]);
+/* The same, reading the stored frame piece by piece: the tensor is decoded
+** straight into the encoder's memory, so loading needs no more than the
+** model's own size plus a small buffer. */
+int siam_model_add_tensor_from(SiamModel *m, const char *name, const char *dtype, const char *shape_json,
+                               const SiamBlobReader *src, char err[SIAM_ERRMAX]);
 int siam_model_add_token(SiamModel *m, int64_t id, const char *token, size_t len, char err[SIAM_ERRMAX]);
 int siam_model_finish(SiamModel *m, char err[SIAM_ERRMAX]);
 
@@ -51,7 +56,7 @@ void siam_model_free(SiamModel *m);
 ** by export.  t->name is copied from name; on failure the caller still frees
 ** t->name and t->data. */
 int siam_tensor_from_row(SiamTensor *t, const SiamTensorSpec *spec, const char *name, const char *dtype,
-                         const char *shape_json, const void *blob, size_t n, char err[SIAM_ERRMAX]);
+                         const char *shape_json, const SiamBlobReader *src, char err[SIAM_ERRMAX]);
 
 /* Index of the spec called name in specs[0..n), or -1. */
 int siam_tensor_spec_find(const SiamTensorSpec *specs, int n, const char *name);
