@@ -21,7 +21,14 @@
 
 #define MR 6  /* rows per register tile */
 #define NR 64 /* columns per register tile: four zmm */
-#define PREFETCH_ROWS 16 /* rows of W loaded ahead: a short query streams W from memory */
+/* How W is read, by the number of rows of x.  Many rows: each tile runs
+** over all of K, prefetching W 16 rows ahead.  Few rows (a short query):
+** the product is limited by reading W from memory, so K is cut into blocks
+** of 128 rows and every tile prefetches the next block, so that memory
+** streams the next block while the other tiles of this one compute. */
+#define FEW_ROWS 64
+#define FEW_ROWS_K_BLOCK 128
+#define PREFETCH_ROWS 16
 #define X_BLOCK_FLOATS (64 * 1024) /* rows of x per block: about 256 KB of them */
 
 typedef struct {
@@ -40,13 +47,15 @@ typedef struct {
 /* One R x NR tile of out (R <= MR rows; a constant once inlined, so the
 ** loops unroll and the accumulators stay in registers).  m0..m3 select the
 ** columns of each group of 16 that exist (all of them but at the edge). */
-AVX512 static inline __attribute__((always_inline)) void tile(const int R, const int full, float *out, size_t ldo, const float *x,
-                                                               size_t ldx, const float *w, size_t ldw,
-                                                               const float *bias, int K, __mmask16 m0, __mmask16 m1,
-                                                               __mmask16 m2, __mmask16 m3) {
+AVX512 static inline __attribute__((always_inline)) void tile(const int R, const int full, float *out, size_t ldo,
+                                                               const float *x, size_t ldx, const float *w, size_t ldw,
+                                                               const float *bias, int K, int rows_left, int ahead_rows, int first,
+                                                               __mmask16 m0, __mmask16 m1, __mmask16 m2,
+                                                               __mmask16 m3) {
+  const __mmask16 mask[4] = {m0, m1, m2, m3};
   __m512 acc[MR][4];
   _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)
-      acc[r][j] = _mm512_setzero_ps();
+      acc[r][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[j], out + r * ldo + 16 * j);
 #define TILE_STEP(k)                                                                                     \
   do {                                                                                                   \
     const float *wk = w + (size_t)(k) * ldw;                                                             \
@@ -63,19 +72,18 @@ AVX512 static inline __attribute__((always_inline)) void tile(const int R, const
     }                                                                                                    \
   } while (0)
   int k = 0;
-  for (; k < K - PREFETCH_ROWS; k++) {
-    const char *ahead = (const char *)(w + (size_t)(k + PREFETCH_ROWS) * ldw);
-    _mm_prefetch(ahead, _MM_HINT_T0);
-    _mm_prefetch(ahead + 64, _MM_HINT_T0);
-    _mm_prefetch(ahead + 128, _MM_HINT_T0);
-    _mm_prefetch(ahead + 192, _MM_HINT_T0);
+  for (; k < K && k < rows_left - ahead_rows; k++) {
+    const char *ahead = (const char *)(w + (size_t)(k + ahead_rows) * ldw);
+    _mm_prefetch(ahead, _MM_HINT_T1);
+    _mm_prefetch(ahead + 64, _MM_HINT_T1);
+    _mm_prefetch(ahead + 128, _MM_HINT_T1);
+    _mm_prefetch(ahead + 192, _MM_HINT_T1);
     TILE_STEP(k);
   }
   for (; k < K; k++) TILE_STEP(k);
 #undef TILE_STEP
-  const __mmask16 mask[4] = {m0, m1, m2, m3};
   _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-    __m512 b = bias ? _mm512_maskz_loadu_ps(mask[j], bias + 16 * j) : _mm512_setzero_ps();
+    __m512 b = bias ? _mm512_maskz_loadu_ps(mask[j], bias + 16 * j) : _mm512_setzero_ps(); /* NULL but at the end */
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
         _mm512_mask_storeu_ps(out + r * ldo + 16 * j, mask[j], _mm512_add_ps(acc[r][j], b));
   }
@@ -83,11 +91,12 @@ AVX512 static inline __attribute__((always_inline)) void tile(const int R, const
 
 #define DEFINE_TILE(R)                                                                                           \
   AVX512 static void tile_##R(float *out, size_t ldo, const float *x, size_t ldx, const float *w, size_t ldw,    \
-                              const float *bias, int K, const __mmask16 mask[4]) {                               \
+                              const float *bias, int K, int rows_left, int ahead, int first,                     \
+                              const __mmask16 mask[4]) {                                                         \
     if (mask[3] == 0xFFFF) /* a whole panel: plain loads */                                                      \
-      tile(R, 1, out, ldo, x, ldx, w, ldw, bias, K, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF);                             \
+      tile(R, 1, out, ldo, x, ldx, w, ldw, bias, K, rows_left, ahead, first, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF);    \
     else                                                                                                         \
-      tile(R, 0, out, ldo, x, ldx, w, ldw, bias, K, mask[0], mask[1], mask[2], mask[3]);                         \
+      tile(R, 0, out, ldo, x, ldx, w, ldw, bias, K, rows_left, ahead, first, mask[0], mask[1], mask[2], mask[3]);\
   }
 
 DEFINE_TILE(1)
@@ -97,8 +106,8 @@ DEFINE_TILE(4)
 DEFINE_TILE(5)
 DEFINE_TILE(6)
 
-typedef void (*TileFn)(float *, size_t, const float *, size_t, const float *, size_t, const float *, int,
-                       const __mmask16[4]);
+typedef void (*TileFn)(float *, size_t, const float *, size_t, const float *, size_t, const float *, int, int, int,
+                       int, const __mmask16[4]);
 static const TileFn tiles[MR + 1] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6};
 
 static int cpu_has_avx512(void) {
@@ -113,10 +122,16 @@ static void panel_rows(const Linear *L, int n0, int m0, int m1) {
     int left = L->N - n0 - 16 * j;
     mask[j] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
   }
-  const float *bias = L->bias ? L->bias + n0 : NULL;
-  for (int m = m0; m < m1; m += MR) {
-    int rows = m1 - m < MR ? m1 - m : MR;
-    tiles[rows](L->out + m * L->ldo + n0, L->ldo, L->inp + m * L->ldi, L->ldi, L->w + n0, L->ldw, bias, L->K, mask);
+  int few = L->M <= FEW_ROWS, k_block = few ? FEW_ROWS_K_BLOCK : L->K, ahead = few ? k_block : PREFETCH_ROWS;
+  for (int k0 = 0; k0 < L->K; k0 += k_block) {
+    int kc = L->K - k0 < k_block ? L->K - k0 : k_block;
+    const float *bias = L->bias && k0 + kc == L->K ? L->bias + n0 : NULL;
+    const float *w = L->w + (size_t)k0 * L->ldw + n0;
+    for (int m = m0; m < m1; m += MR) {
+      int rows = m1 - m < MR ? m1 - m : MR;
+      tiles[rows](L->out + m * L->ldo + n0, L->ldo, L->inp + m * L->ldi + k0, L->ldi, w, L->ldw, bias, kc,
+                  L->K - k0, ahead, k0 == 0, mask);
+    }
   }
 }
 
