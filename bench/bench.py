@@ -533,9 +533,18 @@ def print_shape(shape, r, threads):
     print(f"   cold load (first siam_embed in a fresh connection): {1000 * sq['cold_s']:.0f} ms "
           f"({1000 * sq['cold_first_s']:.0f} ms in a fresh process, with loading OpenBLAS)")
     wbytes = 4 * (VOCAB_SIZE * s["H"] + P * s["H"] + 2 * s["H"] + s["L"] * (4 * s["H"] ** 2 + 2 * s["H"] * s["I"]))
+    # siamsql's activation arena (model/encoder.c): a chunk of 1024 tokens
+    # times (6H + IM) floats, plus one S x (S + HD) attention scratch per
+    # thread (at most 8), S = max_seq_length = 128 here.
+    S, HD = 128, s["H"] // s["A"]
+    abytes = 4 * (1024 * (6 * s["H"] + s["I"]) + min(threads, 8) * S * (S + HD))
+    used = sq["rss_mb"] - sq["rss_before_mb"]
+    allowed = 1.3 * wbytes / 2 ** 20 + abytes / 2 ** 20
     print(f"   peak RSS: siamsql process {sq['rss_mb']:.0f} MB, of which Python + SQLite + siamsql.so before any "
-          f"model {sq['rss_before_mb']:.0f} MB; f32 weights {wbytes / 2 ** 20:.0f} MB "
-          f"(ratio (peak - base) / weights {(sq['rss_mb'] - sq['rss_before_mb']) / (wbytes / 2 ** 20):.2f})")
+          f"model {sq['rss_before_mb']:.0f} MB; f32 weights {wbytes / 2 ** 20:.0f} MB, activations "
+          f"{abytes / 2 ** 20:.0f} MB\n"
+          f"      peak - base = {used:.0f} MB = {used / (wbytes / 2 ** 20):.2f} x weights; "
+          f"target 1.3 x weights + activations = {allowed:.0f} MB: {'met' if used <= allowed else 'MISSED'}")
 
 
 if __name__ == "__main__":

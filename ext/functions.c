@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "../model/blas.h"
+#include "../model/gemm.h"
 #include "../model/vecsearch.h"
 #include "cache.h"
 #include "store.h"
@@ -469,7 +470,8 @@ void fn_f32_json(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 /* ---- siam_info() ------------------------------------------------------------ */
 
-/* What this build runs on: a JSON object with the BLAS core and threads.
+/* What this build runs on: a JSON object with the encoder's dense kernel
+** (avx512 or portable), the OpenBLAS core (similarity search) and threads.
 ** Loads OpenBLAS if no model has yet. */
 void fn_info(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
@@ -481,8 +483,9 @@ void fn_info(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   const char *env = getenv("OPENBLAS_CORETYPE");
   char *json = sqlite3_mprintf(
-      "{\"version\":\"%s\",\"blas\":\"OpenBLAS\",\"blas_core\":\"%s\",\"core_chosen_by\":\"%s\",\"threads\":%d}",
-      SIAMSQL_VERSION, siam_blas_core(),
+      "{\"version\":\"%s\",\"encoder_kernel\":\"%s\",\"blas\":\"OpenBLAS\",\"blas_core\":\"%s\","
+      "\"core_chosen_by\":\"%s\",\"threads\":%d}",
+      SIAMSQL_VERSION, siam_linear_native() ? "avx512" : "portable", siam_blas_core(),
       siam_blas_core_chosen() ? "siamsql (CPUID)" : env ? "OPENBLAS_CORETYPE" : "OpenBLAS", siam_blas_threads());
   if (json) sqlite3_result_text(ctx, json, -1, sqlite3_free);
   else sqlite3_result_error_nomem(ctx);

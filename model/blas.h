@@ -1,5 +1,8 @@
 /*
-** blas.h — OpenBLAS, loaded on first use with the right kernels.
+** blas.h — OpenBLAS, loaded on first use with the right kernels, and the
+** process-wide thread count.  The encoder's dense layers run on siamsql's
+** own kernel (gemm.h); OpenBLAS does the large products of similarity search
+** (vecsearch.c).
 **
 ** Debian's OpenBLAS 0.3.21 does not recognise recent CPUs and silently falls
 ** back to its Prescott (SSE3) kernels, about 5x slower at BERT's shapes.  The
@@ -32,10 +35,10 @@ int siam_blas_core_chosen(void);
 ** siam_set_threads(n) sets it for the process (n <= 0 restores the default);
 ** it applies from the next matrix product on.
 **
-** No oversubscription: siamsql starts no threads of its own; the threads are
-** OpenBLAS's, and a product too small to gain from them (a short query's
-** matrices) runs on the calling thread alone, so a single query's latency
-** does not suffer from the thread count. */
+** No oversubscription: the encoder runs on siamsql's own pool (pool.h), one
+** job at a time, and OpenBLAS (similarity search only) is told the same
+** count; the two never run at once on one thread's behalf.  A product too
+** small to gain from threads runs on the calling thread alone. */
 void siam_set_threads(int n);
 int siam_get_threads(void);
 

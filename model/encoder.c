@@ -1,22 +1,27 @@
 /*
 ** encoder.c — the BERT forward pass, sentence-transformers pooling, the dense
-** head and L2 normalization, in float32 with every matrix product on sgemm.
+** head and L2 normalization, in float32, with every matrix product on
+** siamsql's own kernel (gemm.h) and its threads (pool.h).
 **
 ** How it works (llm.c style):
 **   - The parameters are one float allocation carved into a struct of
 **     pointers.  Per-layer tensors are stacked over layers, and the query, key
-**     and value weights of a layer are stored as one (3H, H) matrix, so a single
-**     sgemm computes all three projections.  siam_encoder_param() hands out
+**     and value weights of a layer are stored as one (3H, H) matrix, so one
+**     product computes all three projections.  siam_encoder_param() hands out
 **     the destination of each stored tensor inside that layout, so the fused
 **     layout costs no copy.
 **   - The activations are a second allocation, carved the same way and sized
 **     at load time for a chunk of B tokens; the forward pass allocates nothing
 **     and so one encoder runs one forward pass at a time.
 **   - Batches are packed, not padded: the tokens of several sequences are
-**     stacked into one (T, H) matrix, so every dense layer is one sgemm over
+**     stacked into one (T, H) matrix, so every dense layer is one product over
 **     hundreds of rows, and only attention and pooling look at each
 **     sequence's own rows.  A single sequence is a batch of one, so both
 **     entry points run the same code.
+**   - Threads: the dense layers split their columns, attention splits its
+**     (sequence, head) pairs and LayerNorm and GELU split their rows over
+**     the pool.  Every value is computed the same way whatever the split,
+**     so results do not depend on the thread count or on batching.
 **   - Each operation is one function: outputs first, shapes last, taking a
 **     row count T.  The elementwise ones are compiled for AVX-512, AVX2 and
 **     plain x86-64, picked at load time (SIAM_SIMD), and use exp and erf
@@ -27,9 +32,8 @@
 ** in this chunk.
 **
 ** Weights arrive in torch's nn.Linear layout, (out, in) row-major, and
-** siam_encoder_finish transposes every matrix to (in, out), so y = x W + b is
-** sgemm(NoTrans, NoTrans): OpenBLAS packs that operand faster, which matters
-** for a short query whose products are dominated by reading the weights.
+** siam_encoder_finish transposes every matrix to (in, out), the layout
+** siam_linear streams row by row.
 */
 #include "encoder.h"
 

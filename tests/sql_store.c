@@ -74,6 +74,7 @@ static void test_load_creates_nothing(void) {
   CHECK_ERR(db, "siam_unpack: ", "SELECT siam_unpack(x'0102030405')");
   CHECK_Q(db, "1", "SELECT siam_threads(1)");
   CHECK_Q(db, "1", "SELECT json_extract(siam_info(), '$.threads')");
+  CHECK_Q(db, "1", "SELECT json_extract(siam_info(), '$.encoder_kernel') IN ('avx512', 'portable')");
   CHECK_Q(db, "1", "SELECT siam_threads(0) >= 1");
   CHECK_ERR(db, "siam_threads: thread count must be an INTEGER, got TEXT", "SELECT siam_threads('two')");
   sqlite3_close(db);
