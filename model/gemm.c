@@ -42,7 +42,11 @@ typedef struct {
 #include <immintrin.h>
 #define HAVE_NATIVE 1
 
+#if defined(__clang__)
+#define AVX512 __attribute__((target("avx512f")))
+#else
 #define AVX512 __attribute__((target("avx512f"), optimize("O3")))
+#endif
 
 /* One R x NR tile of out (R <= MR rows; a constant once inlined, so the
 ** loops unroll and the accumulators stay in registers).  m0..m3 select the
