@@ -81,8 +81,24 @@ static void *worker_main(void *arg) {
   }
 }
 
+/* In the child of a fork() only the forking thread exists: forget the
+** workers (they were not copied) and any lock another thread held, so the
+** child starts its own pool instead of waiting for threads that are gone. */
+static void forget_workers_after_fork(void) {
+  pthread_mutex_init(&pool.busy, NULL);
+  pthread_mutex_init(&pool.lock, NULL);
+  pthread_cond_init(&pool.wake, NULL);
+  pthread_cond_init(&pool.done, NULL);
+  pool.n_workers = 0;
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void register_atfork(void) { pthread_atfork(NULL, NULL, forget_workers_after_fork); }
+
 /* Starts workers until there are want of them (called with busy held). */
 static void grow(int want) {
+  pthread_once(&atfork_once, register_atfork);
   if (want > MAX_WORKERS) want = MAX_WORKERS;
   while (pool.n_workers < want) {
     pool.born[pool.n_workers] = atomic_load(&pool.generation);

@@ -19,7 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "blas.h"
+#include "gemm.h"
 #include "bundle.h"
 #include "encoder.h"
 #include "model.h"
@@ -853,6 +858,101 @@ static void test_activations(void) {
   free(x);
 }
 
+/* siam_linear and siam_matmul against double loops, on shapes that hit every
+** edge of the kernel's tiles: rows not a multiple of the tile's 6, columns
+** not a multiple of 16 or 64, K of 1, strided operands, and enough rows and
+** columns for the threaded and the few-rows paths. */
+static void test_linear(void) {
+  static const int Ms[] = {1, 5, 6, 7, 13, 70, 200}, Ks[] = {1, 3, 130, 300}, Ns[] = {1, 15, 17, 64, 65, 200};
+  double worst = 0;
+  for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
+    for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++)
+      for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++) {
+        int M = Ms[mi], K = Ks[ki], N = Ns[ni], lda = K + 3, ldb = N + 5, ldc = N + 2;
+        float *a = malloc((size_t)M * lda * sizeof *a), *b = malloc((size_t)K * ldb * sizeof *b);
+        float *bias = malloc((size_t)N * sizeof *bias), *y = malloc((size_t)M * N * sizeof *y);
+        float *c = malloc((size_t)M * ldc * sizeof *c);
+        float *pa = malloc((size_t)M * K * sizeof *pa), *pb = malloc((size_t)K * N * sizeof *pb);
+        for (int i = 0; i < M * lda; i++) a[i] = frand();
+        for (int i = 0; i < K * ldb; i++) b[i] = frand();
+        for (int i = 0; i < N; i++) bias[i] = frand();
+        for (int i = 0; i < M; i++) memcpy(pa + (size_t)i * K, a + (size_t)i * lda, (size_t)K * sizeof *a);
+        for (int k = 0; k < K; k++) memcpy(pb + (size_t)k * N, b + (size_t)k * ldb, (size_t)N * sizeof *b);
+        for (int i = 0; i < M * ldc; i++) c[i] = 12345.0f; /* the gaps between rows must stay untouched */
+        siam_linear(y, pa, pb, bias, M, K, N);
+        siam_matmul(c, ldc, a, lda, b, ldb, M, K, N);
+        int gaps_kept = 1;
+        for (int i = 0; i < M; i++) {
+          for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += (double)pa[(size_t)i * K + k] * pb[(size_t)k * N + j];
+            double d1 = fabs(y[(size_t)i * N + j] - (s + bias[j])), d2 = fabs(c[(size_t)i * ldc + j] - s);
+            if (d1 > worst) worst = d1;
+            if (d2 > worst) worst = d2;
+          }
+          for (int j = N; j < ldc; j++) gaps_kept &= c[(size_t)i * ldc + j] == 12345.0f;
+        }
+        CHECK(gaps_kept, "siam_matmul %dx%dx%d wrote outside its rows", M, K, N);
+        free(a), free(b), free(bias), free(y), free(c), free(pa), free(pb);
+      }
+  CHECK(worst < 1e-4, "siam_linear / siam_matmul max |diff| %.3g", worst);
+  printf("  linear (%s kernel) vs loops        max |diff| %.3g\n", siam_linear_native() ? "avx512" : "portable",
+         worst);
+}
+
+/* A batch gives bit-identical embeddings on 1, 2 and 3 threads: every value
+** is summed the same way whatever the split. */
+static void test_thread_counts(void) {
+  char err[SIAM_ERRMAX] = "";
+  SiamConfig c = base_config();
+  RefModel m;
+  memset(&m, 0, sizeof m);
+  m.cfg = c;
+  SiamEncoder *enc = siam_encoder_new(&c, err);
+  CHECK(enc != NULL, "siam_encoder_new: %s", err);
+  if (!enc) return;
+  fill_model(&m, enc);
+  CHECK(siam_encoder_finish(enc, err) == 0, "finish: %s", err);
+  enum { N_SEQ = 120 };
+  int S = siam_encoder_max_tokens(enc), dim = siam_encoder_dim(enc), lens[N_SEQ];
+  int32_t *pool = malloc((size_t)N_SEQ * S * sizeof *pool);
+  const int32_t *ids[N_SEQ];
+  for (int s = 0; s < N_SEQ; s++) {
+    lens[s] = 1 + s % S;
+    ids[s] = pool + (size_t)s * S;
+    for (int t = 0; t < lens[s]; t++) pool[(size_t)s * S + t] = (int32_t)((s * 31 + t * 7) % c.encoder.vocab_size);
+  }
+  float *out[3];
+  for (int n = 1; n <= 3; n++) {
+    siam_set_threads(n);
+    out[n - 1] = malloc((size_t)N_SEQ * dim * sizeof(float));
+    CHECK(siam_encoder_forward_batch(enc, ids, lens, N_SEQ, out[n - 1]) == 0, "batch on %d threads", n);
+  }
+  siam_set_threads(0);
+  CHECK(memcmp(out[0], out[1], (size_t)N_SEQ * dim * sizeof(float)) == 0, "1 and 2 threads differ");
+  CHECK(memcmp(out[0], out[2], (size_t)N_SEQ * dim * sizeof(float)) == 0, "1 and 3 threads differ");
+  /* After fork() the child has none of the parent's worker threads: it must
+  ** start its own rather than wait for them (Python's multiprocessing forks). */
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    siam_set_threads(2);
+    float *again = malloc((size_t)N_SEQ * dim * sizeof(float));
+    int ok = siam_encoder_forward_batch(enc, ids, lens, N_SEQ, again) == 0 &&
+             memcmp(again, out[0], (size_t)N_SEQ * dim * sizeof(float)) == 0;
+    _exit(ok ? 0 : 1);
+  }
+  int status = -1, waited = 0;
+  for (; pid > 0 && waited < 200 && waitpid(pid, &status, WNOHANG) == 0; waited++) usleep(50000);
+  if (waited == 200) kill(pid, SIGKILL), waitpid(pid, &status, 0);
+  CHECK(pid > 0 && waited < 200, "forward pass in a forked child hung");
+  CHECK(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "forked child's embeddings differ");
+  for (int n = 0; n < 3; n++) free(out[n]);
+  free(pool);
+  free_model(&m);
+  siam_encoder_free(enc);
+}
+
 /* siam_sgemm against plain loops: C = A B, the form attention's p v uses. */
 static void test_sgemm_nn(void) {
   int M = 7, N = 5, K = 9;
@@ -912,5 +1012,7 @@ int main(void) {
   test_batch();
   test_batch_bad_input();
   test_model_batch();
+  test_linear();
+  test_thread_counts();
   return TEST_DONE();
 }
