@@ -486,7 +486,8 @@ def print_shape(shape, r, threads):
     print(f"== {shape}: {s['L']} layers, hidden {s['H']}, {s['A']} heads, intermediate {s['I']}; "
           f"{n} texts, {sum(r['lens'])} tokens (mean {sum(r['lens']) / n:.1f}, max {max(r['lens'])}); "
           f"{fl / n / 1e9:.2f} GFLOP/text")
-    print(f"   siamsql: OpenBLAS core {info.get('blas_core')} (chosen by {info.get('core_chosen_by')}), "
+    print(f"   siamsql: encoder kernel {info.get('encoder_kernel')}; OpenBLAS core {info.get('blas_core')} "
+          f"(chosen by {info.get('core_chosen_by')}), "
           f"{info.get('threads')} threads; siam_import {sq['import_s']:.2f} s, database {sq['db_mb']:.0f} MB")
     print(f"   sgemm probe (M=512, N,K in {sorted({(x['N'], x['K']) for x in r['probe']['results']})}), core "
           f"{r['probe']['core']}: peak {peak:.0f} GFLOP/s on {threads} threads, {peak1:.0f} on 1")
