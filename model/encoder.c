@@ -58,6 +58,8 @@
 /* Row-wise work (LayerNorm, GELU) is split over threads only for chunks of
 ** at least this many tokens: a short query's rows take microseconds. */
 #define MT_MIN_ROWS 64
+#define MT_MIN_ACTIVATIONS 8192 /* values of GELU worth splitting over threads */
+#define MT_MIN_ATTENTION 65536  /* T * T * H: attention worth splitting over threads (T = 16 is) */
 
 /* Elementwise loops: one clone per ISA level, chosen once by the loader, so
 ** the .so runs on any x86-64 and uses AVX-512 where there is one.  No
@@ -718,7 +720,7 @@ static void attention_part(void *ctx, int part, int parts) {
 
 static void attention_forward(SiamEncoder *e, const int *lens, int n, int T) {
   AttentionJob job = {e, lens, n};
-  siam_pool_run(attention_part, &job, T >= MT_MIN_ROWS ? e->n_att : 1);
+  siam_pool_run(attention_part, &job, (size_t)T * T * e->H >= MT_MIN_ATTENTION ? e->n_att : 1);
 }
 
 /* GELU, the hidden layers' usual activation, over N values in place. */
@@ -847,7 +849,10 @@ static void rows_part(void *ctx, int part, int parts) {
 
 static void rows_forward(SiamEncoder *e, int l, int T, RowStep step) {
   RowJob job = {e, l, T, step};
-  siam_pool_run(rows_part, &job, T >= MT_MIN_ROWS ? T : 1);
+  /* GELU costs tens of flops per value: worth splitting even for a short
+  ** query's few rows, which the add-and-normalize steps are not. */
+  int split = step == ACTIVATE ? (size_t)T * (size_t)e->IM >= MT_MIN_ACTIVATIONS : T >= MT_MIN_ROWS;
+  siam_pool_run(rows_part, &job, split ? T : 1);
 }
 
 /* One post-LN transformer layer on the residual stream a->x, which holds n
