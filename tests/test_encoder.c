@@ -117,6 +117,18 @@ static void fill_model(RefModel *m, SiamEncoder *enc) {
   }
 }
 
+/* A new encoder for c with random weights, filled through m (the double
+** reference, which keeps a copy); NULL (a failed check) if it cannot be made. */
+static SiamEncoder *filled_encoder(SiamConfig c, RefModel *m) {
+  char err[SIAM_ERRMAX] = "";
+  memset(m, 0, sizeof *m);
+  m->cfg = c;
+  SiamEncoder *enc = siam_encoder_new(&c, err);
+  CHECK(enc != NULL, "siam_encoder_new: %s", err);
+  if (enc) fill_model(m, enc);
+  return enc;
+}
+
 static void free_model(RefModel *m) {
   free(m->wte);
   free(m->wpe);
@@ -291,12 +303,8 @@ static double worst_overall;
 static void check_forward(const char *label, SiamConfig cfg) {
   char err[SIAM_ERRMAX] = "";
   RefModel m;
-  memset(&m, 0, sizeof m);
-  m.cfg = cfg;
-  SiamEncoder *enc = siam_encoder_new(&cfg, err);
-  CHECK(enc != NULL, "%s: siam_encoder_new: %s", label, err);
+  SiamEncoder *enc = filled_encoder(cfg, &m);
   if (!enc) return;
-  fill_model(&m, enc);
   CHECK(siam_encoder_finish(enc, err) == 0, "%s: finish: %s", label, err);
   int S = cfg.tokenizer.max_seq_length < cfg.encoder.max_position_embeddings ? cfg.tokenizer.max_seq_length
                                                                             : cfg.encoder.max_position_embeddings;
@@ -495,14 +503,9 @@ static void test_params(void) {
 
 static void test_bad_input(void) {
   char err[SIAM_ERRMAX] = "";
-  SiamConfig c = base_config();
   RefModel m;
-  memset(&m, 0, sizeof m);
-  m.cfg = c;
-  SiamEncoder *enc = siam_encoder_new(&c, err);
-  CHECK(enc != NULL, "siam_encoder_new: %s", err);
+  SiamEncoder *enc = filled_encoder(base_config(), &m);
   if (!enc) return;
-  fill_model(&m, enc);
   float out[6];
   int32_t ids[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
   CHECK(siam_encoder_forward(enc, ids, 3, out) == -1, "forward before finish should fail");
@@ -622,12 +625,8 @@ static void test_oom(void) {
 static void check_batch(const char *label, SiamConfig cfg, int n_seq) {
   char err[SIAM_ERRMAX] = "";
   RefModel m;
-  memset(&m, 0, sizeof m);
-  m.cfg = cfg;
-  SiamEncoder *enc = siam_encoder_new(&cfg, err);
-  CHECK(enc != NULL, "%s: siam_encoder_new: %s", label, err);
+  SiamEncoder *enc = filled_encoder(cfg, &m);
   if (!enc) return;
-  fill_model(&m, enc);
   CHECK(siam_encoder_finish(enc, err) == 0, "%s: finish: %s", label, err);
   int S = siam_encoder_max_tokens(enc), dim = siam_encoder_dim(enc), V = cfg.encoder.vocab_size;
   int32_t *pool = malloc((size_t)n_seq * S * sizeof *pool);
@@ -906,12 +905,8 @@ static void test_thread_counts(void) {
   char err[SIAM_ERRMAX] = "";
   SiamConfig c = base_config();
   RefModel m;
-  memset(&m, 0, sizeof m);
-  m.cfg = c;
-  SiamEncoder *enc = siam_encoder_new(&c, err);
-  CHECK(enc != NULL, "siam_encoder_new: %s", err);
+  SiamEncoder *enc = filled_encoder(c, &m);
   if (!enc) return;
-  fill_model(&m, enc);
   CHECK(siam_encoder_finish(enc, err) == 0, "finish: %s", err);
   enum { N_SEQ = 120 };
   int S = siam_encoder_max_tokens(enc), dim = siam_encoder_dim(enc), lens[N_SEQ];
