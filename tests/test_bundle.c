@@ -152,6 +152,67 @@ static void test_blob(void) {
 
 /* ---- dtypes ------------------------------------------------------------------------- */
 
+/* A reader over a blob in memory that can fail at its nth call and counts
+** its calls: what ext/ builds over sqlite3_blob_read. */
+typedef struct {
+  const unsigned char *blob;
+  int calls, fail_at; /* fail_at 0: never */
+} PieceReader;
+
+static int read_piece(void *ctx, size_t off, void *buf, size_t n) {
+  PieceReader *r = ctx;
+  if (++r->calls == r->fail_at) return -1;
+  memcpy(buf, r->blob + off, n);
+  return 0;
+}
+
+static int unpack_pieces(const unsigned char *blob, size_t n, void *out, size_t expect, int fail_at, int *calls,
+                         char *err) {
+  PieceReader r = {blob, 0, fail_at};
+  SiamBlobReader src = {n, read_piece, &r};
+  int rc = siam_blob_unpack_from(&src, out, expect, err);
+  if (calls) *calls = r.calls;
+  return rc;
+}
+
+/* A frame of about 1 MB is read in several pieces: decoded whole, and every
+** way of cutting it short, padding it or corrupting it in a later piece is
+** refused, as is a read that fails midway. */
+static void test_blob_pieces(void) {
+  enum { RAW = 1000000 };
+  char err[SIAM_ERRMAX];
+  unsigned char *raw = malloc(RAW), *back = malloc(RAW);
+  uint64_t x = 88172645463325252ull;
+  for (size_t i = 0; i < RAW; i++) { /* incompressible, so the frame is as long as the data */
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    raw[i] = (unsigned char)x;
+  }
+  void *frame = NULL;
+  size_t n = 0;
+  CHECK(siam_blob_pack(raw, RAW, &frame, &n, err) == 0, "pack: %s", err);
+  unsigned char *f = frame, *padded = malloc(n + 10);
+  int calls = 0;
+  CHECK(unpack_pieces(f, n, back, RAW, 0, &calls, err) == 0 && memcmp(raw, back, RAW) == 0, "pieces: %s", err);
+  CHECK(calls >= 4, "a %zu-byte frame read in %d pieces", n, calls);
+  static const size_t cuts[] = {262144, 262145, 524288, 1};
+  for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+    size_t cut = cuts[i] == 1 ? n - 1 : cuts[i];
+    CHECK(unpack_pieces(f, cut, back, RAW, 0, NULL, err) && strstr(err, "corrupt zstd frame"), "cut at %zu: %s", cut,
+          err);
+  }
+  memcpy(padded, f, n);
+  memset(padded + n, 0, 10);
+  CHECK(unpack_pieces(padded, n + 10, back, RAW, 0, NULL, err) && strstr(err, "10 bytes after its zstd frame"),
+        "padded: %s", err);
+  padded[n - 100000] ^= 0x40; /* in the last pieces */
+  CHECK(unpack_pieces(padded, n, back, RAW, 0, NULL, err) && strstr(err, "corrupt zstd frame"), "bit flip: %s", err);
+  CHECK(unpack_pieces(f, n, back, RAW, 3, NULL, err) && strcmp(err, "cannot read the stored frame") == 0,
+        "failing read: %s", err);
+  CHECK(unpack_pieces(f, n, back, RAW - 1, 0, NULL, err) && strstr(err, "declares 1000000 bytes, shape needs 999999"),
+        "wrong size: %s", err);
+  free(raw), free(back), free(padded), siam_free(frame);
+}
+
 static void test_dtype_names(void) {
   SiamDtype d;
   CHECK(siam_dtype_parse("bf16", &d) == 0 && d == SIAM_BF16, "parse bf16");
@@ -745,6 +806,7 @@ static void test_out_of_memory(void) {
 
 int main(void) {
   test_blob();
+  test_blob_pieces();
   test_dtype_names();
   test_f16();
   test_bf16();
