@@ -14,6 +14,7 @@
 */
 #include "gemm.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,12 +217,14 @@ GENERIC_CLONES static void generic_rows(const Linear *L, int n0, int n1, int m0,
 }
 
 int siam_linear_native(void) {
-  static int native = -1; /* a benign race: every thread computes the same value */
-  if (native < 0) {
+  static atomic_int native = -1; /* decided once; threads that race compute the same value */
+  int n = atomic_load_explicit(&native, memory_order_relaxed);
+  if (n < 0) {
     const char *kernel = getenv("SIAMSQL_KERNEL"); /* "portable": the tests run both kernels */
-    native = HAVE_NATIVE && cpu_has_avx512() && !(kernel && strcmp(kernel, "portable") == 0);
+    n = HAVE_NATIVE && cpu_has_avx512() && !(kernel && strcmp(kernel, "portable") == 0);
+    atomic_store_explicit(&native, n, memory_order_relaxed);
   }
-  return native;
+  return n;
 }
 
 static void linear_part(void *ctx, int part, int parts) {
