@@ -532,7 +532,7 @@ def print_shape(shape, r, threads):
     print(f"   {sq['query_tokens']}-token query: siamsql median {statistics.median(sq['query_ms']):.2f} ms, "
           f"p99 {pct(sq['query_ms'], 0.99):.2f} ms over {len(sq['query_ms'])} calls")
     print(f"   cold load (first siam_embed in a fresh connection): {1000 * sq['cold_s']:.0f} ms "
-          f"({1000 * sq['cold_first_s']:.0f} ms in a fresh process, with loading OpenBLAS)")
+          f"({1000 * sq['cold_first_s']:.0f} ms in a fresh process)")
     wbytes = 4 * (VOCAB_SIZE * s["H"] + P * s["H"] + 2 * s["H"] + s["L"] * (4 * s["H"] ** 2 + 2 * s["H"] * s["I"]))
     # siamsql's activation arena (model/encoder.c): a chunk of 1024 tokens
     # times (6H + IM) floats, plus one S x (S + HD) attention scratch per

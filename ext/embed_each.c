@@ -92,11 +92,7 @@ static int each_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info) {
 
 static int each_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out) {
   (void)vtab;
-  EachCursor *c = sqlite3_malloc(sizeof *c);
-  if (!c) return SQLITE_NOMEM;
-  memset(c, 0, sizeof *c);
-  *out = &c->base;
-  return SQLITE_OK;
+  return vtab_open_cursor(sizeof(EachCursor), out);
 }
 
 static void clear_chunk(EachCursor *c) {
@@ -155,7 +151,7 @@ static int read_row(EachCursor *c, int i, size_t *used) {
     *used += n;
     c->batch[i] = 0;
   } else if (t != SQLITE_NULL) {
-    return vtab_fail(vtab, FN, "row %lld: text must be TEXT or BLOB, got %s", c->n_read, vtab_type_name(t));
+    return vtab_fail(vtab, FN, "row %lld: text must be TEXT or BLOB, got %s", c->n_read, sql_type_name(t));
   }
   c->ids[i] = sqlite3_value_dup(sqlite3_column_value(q, 0));
   return c->ids[i] ? SQLITE_OK : SQLITE_NOMEM;
@@ -203,9 +199,9 @@ static int each_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_st
   EachVtab *v = (EachVtab *)cur->pVtab;
   reset(c);
   if (sqlite3_value_type(argv[0]) != SQLITE_TEXT)
-    return vtab_fail(&v->base, FN, "model name must be TEXT, got %s", vtab_type_name(sqlite3_value_type(argv[0])));
+    return vtab_fail(&v->base, FN, "model name must be TEXT, got %s", sql_type_name(sqlite3_value_type(argv[0])));
   if (sqlite3_value_type(argv[1]) != SQLITE_TEXT)
-    return vtab_fail(&v->base, FN, "SQL must be TEXT, got %s", vtab_type_name(sqlite3_value_type(argv[1])));
+    return vtab_fail(&v->base, FN, "SQL must be TEXT, got %s", sql_type_name(sqlite3_value_type(argv[1])));
   const char *name = (const char *)sqlite3_value_text(argv[0]);
   const char *sql = (const char *)sqlite3_value_text(argv[1]);
   if (!name || !sql) return SQLITE_NOMEM;

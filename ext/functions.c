@@ -26,6 +26,7 @@
 #include "../model/vecsearch.h"
 #include "cache.h"
 #include "store.h"
+#include "vtabs.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "siamsql writes float32 blobs in host order and assumes a little-endian host"
@@ -47,21 +48,11 @@ static void fail(sqlite3_context *ctx, const char *fn, const char *fmt, ...) {
   }
 }
 
-static const char *type_name(int t) {
-  switch (t) {
-    case SQLITE_INTEGER: return "INTEGER";
-    case SQLITE_FLOAT: return "REAL";
-    case SQLITE_TEXT: return "TEXT";
-    case SQLITE_BLOB: return "BLOB";
-    default: return "NULL";
-  }
-}
-
 /* Argument i must be TEXT; returns it or NULL after reporting. */
 static const char *text_arg(sqlite3_context *ctx, const char *fn, sqlite3_value **argv, int i,
                             const char *what) {
   if (sqlite3_value_type(argv[i]) != SQLITE_TEXT) {
-    fail(ctx, fn, "%s must be TEXT, got %s", what, type_name(sqlite3_value_type(argv[i])));
+    fail(ctx, fn, "%s must be TEXT, got %s", what, sql_type_name(sqlite3_value_type(argv[i])));
     return NULL;
   }
   return (const char *)sqlite3_value_text(argv[i]);
@@ -98,7 +89,7 @@ static int text_input(sqlite3_context *ctx, const char *fn, const char *what, sq
     return 0;
   }
   if (t != SQLITE_TEXT) {
-    fail(ctx, fn, "%s must be TEXT or BLOB, got %s", what, type_name(t));
+    fail(ctx, fn, "%s must be TEXT or BLOB, got %s", what, sql_type_name(t));
     return -1;
   }
   *p = (const char *)sqlite3_value_text(v);
@@ -106,9 +97,14 @@ static int text_input(sqlite3_context *ctx, const char *fn, const char *what, sq
   return *p ? 0 : -1;
 }
 
-static float *embed_new(sqlite3_context *ctx, const char *fn, SiamModel *m, const char *text, size_t n) {
+/* A new embedding of text (sqlite3_free it), through the model's embedding
+** cache (cache.h) when `cached`, so that a text x text join encodes each
+** distinct text once; NULL after reporting. */
+static float *embed_new(sqlite3_context *ctx, const char *fn, CachedModel *cm, const char *text, size_t n,
+                        int cached) {
+  SiamModel *m = cached_model(cm);
   float *out = sqlite3_malloc64((sqlite3_uint64)siam_model_dim(m) * sizeof(float));
-  if (!out || siam_model_embed(m, text, n, out)) {
+  if (!out || (cached ? cached_embed(cm, text, n, out) : siam_model_embed(m, text, n, out))) {
     sqlite3_free(out);
     fail(ctx, fn, "out of memory");
     return NULL;
@@ -128,9 +124,8 @@ void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
     sqlite3_result_null(ctx);
   } else if (text_input(ctx, fn, "text", argv[1], &text, &n) == 0) {
-    SiamModel *m = cached_model(cm);
-    float *v = embed_new(ctx, fn, m, text, n);
-    if (v) sqlite3_result_blob64(ctx, v, (sqlite3_uint64)siam_model_dim(m) * sizeof(float), sqlite3_free);
+    float *v = embed_new(ctx, fn, cm, text, n, 0);
+    if (v) sqlite3_result_blob64(ctx, v, (sqlite3_uint64)siam_model_dim(cached_model(cm)) * sizeof(float), sqlite3_free);
   }
   keep_model(ctx, 0, cm);
 }
@@ -151,7 +146,7 @@ static void similarity_of_vectors(sqlite3_context *ctx, sqlite3_value **argv) {
       return;
     }
     if (t != SQLITE_BLOB) {
-      fail(ctx, fn, "with 2 arguments, both must be float32 BLOBs (argument %d is %s)", i + 1, type_name(t));
+      fail(ctx, fn, "with 2 arguments, both must be float32 BLOBs (argument %d is %s)", i + 1, sql_type_name(t));
       return;
     }
   }
@@ -162,18 +157,6 @@ static void similarity_of_vectors(sqlite3_context *ctx, sqlite3_value **argv) {
     fail(ctx, fn, "a float32 vector blob must be a non-zero multiple of 4 bytes, got %d", na);
   else
     sqlite3_result_double(ctx, cosine(sqlite3_value_blob(argv[0]), sqlite3_value_blob(argv[1]), (size_t)na / 4));
-}
-
-/* Like embed_new, through the model's embedding cache (cache.h), so that a
-** text x text join encodes each distinct text once. */
-static float *embed_cached(sqlite3_context *ctx, const char *fn, CachedModel *cm, const char *text, size_t n) {
-  float *out = sqlite3_malloc64((sqlite3_uint64)siam_model_dim(cached_model(cm)) * sizeof(float));
-  if (!out || cached_embed(cm, text, n, out)) {
-    sqlite3_free(out);
-    fail(ctx, fn, "out of memory");
-    return NULL;
-  }
-  return out;
 }
 
 void fn_similarity(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -192,7 +175,7 @@ void fn_similarity(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     sqlite3_result_null(ctx);
   } else if (text_input(ctx, fn, "text_a", argv[1], &ta, &na) == 0 &&
              text_input(ctx, fn, "text_b", argv[2], &tb, &nb) == 0 &&
-             (a = embed_cached(ctx, fn, cm, ta, na)) && (b = embed_cached(ctx, fn, cm, tb, nb))) {
+             (a = embed_new(ctx, fn, cm, ta, na, 1)) && (b = embed_new(ctx, fn, cm, tb, nb, 1))) {
     sqlite3_result_double(ctx, cosine(a, b, (size_t)siam_model_dim(m)));
   }
   sqlite3_free(a);
@@ -368,7 +351,7 @@ static const void *blob_arg(sqlite3_context *ctx, const char *fn, sqlite3_value 
   *is_null = sqlite3_value_type(v) == SQLITE_NULL;
   if (*is_null) return NULL;
   if (sqlite3_value_type(v) != SQLITE_BLOB) {
-    fail(ctx, fn, "argument must be a BLOB %s, got %s", what, type_name(sqlite3_value_type(v)));
+    fail(ctx, fn, "argument must be a BLOB %s, got %s", what, sql_type_name(sqlite3_value_type(v)));
     return NULL;
   }
   *n = (size_t)sqlite3_value_bytes(v);
@@ -472,7 +455,7 @@ void fn_f32_json(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 /* What this build runs on: a JSON object with the encoder's dense kernel
 ** (avx512 or portable), the OpenBLAS core (similarity search) and threads.
-** Loads OpenBLAS if no model has yet. */
+** Loads OpenBLAS if nothing has yet. */
 void fn_info(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
@@ -486,7 +469,7 @@ void fn_info(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       "{\"version\":\"%s\",\"encoder_kernel\":\"%s\",\"blas\":\"OpenBLAS\",\"blas_core\":\"%s\","
       "\"core_chosen_by\":\"%s\",\"threads\":%d}",
       SIAMSQL_VERSION, siam_linear_native() ? "avx512" : "portable", siam_blas_core(),
-      siam_blas_core_chosen() ? "siamsql (CPUID)" : env ? "OPENBLAS_CORETYPE" : "OpenBLAS", siam_blas_threads());
+      siam_blas_core_chosen() ? "siamsql (CPUID)" : env ? "OPENBLAS_CORETYPE" : "OpenBLAS", siam_get_threads());
   if (json) sqlite3_result_text(ctx, json, -1, sqlite3_free);
   else sqlite3_result_error_nomem(ctx);
 }
@@ -499,7 +482,7 @@ void fn_info(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 void fn_threads(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (argc == 1) {
     if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER) {
-      fail(ctx, "siam_threads", "thread count must be an INTEGER, got %s", type_name(sqlite3_value_type(argv[0])));
+      fail(ctx, "siam_threads", "thread count must be an INTEGER, got %s", sql_type_name(sqlite3_value_type(argv[0])));
       return;
     }
     sqlite3_int64 n = sqlite3_value_int64(argv[0]);

@@ -100,11 +100,7 @@ static int near_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info) {
 
 static int near_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out) {
   (void)vtab;
-  NearCursor *c = sqlite3_malloc(sizeof *c);
-  if (!c) return SQLITE_NOMEM;
-  memset(c, 0, sizeof *c);
-  *out = &c->base;
-  return SQLITE_OK;
+  return vtab_open_cursor(sizeof(NearCursor), out);
 }
 
 static void near_reset(NearCursor *c) {
@@ -126,7 +122,7 @@ static int query_arg(SearchVtab *v, sqlite3_value *arg, float **q, int *dim) {
   int t = sqlite3_value_type(arg);
   if (t == SQLITE_NULL) return SQLITE_OK;
   if (t != SQLITE_BLOB)
-    return vtab_fail(&v->base, NEAREST, "query must be a float32 BLOB, got %s", vtab_type_name(t));
+    return vtab_fail(&v->base, NEAREST, "query must be a float32 BLOB, got %s", sql_type_name(t));
   int n = sqlite3_value_bytes(arg);
   if (n == 0 || n % 4)
     return vtab_fail(&v->base, NEAREST, "query: a float32 vector blob must be a non-zero multiple of 4 bytes, got %d",
@@ -270,11 +266,7 @@ static int pairs_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info) {
 
 static int pairs_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out) {
   (void)vtab;
-  PairsCursor *c = sqlite3_malloc(sizeof *c);
-  if (!c) return SQLITE_NOMEM;
-  memset(c, 0, sizeof *c);
-  *out = &c->base;
-  return SQLITE_OK;
+  return vtab_open_cursor(sizeof(PairsCursor), out);
 }
 
 static void pairs_reset(PairsCursor *c) {
@@ -317,7 +309,7 @@ static int pairs_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_s
   double threshold = sqlite3_value_double(argv[2]);
   if (t == SQLITE_NULL) return SQLITE_OK;  /* no pairs */
   if ((t != SQLITE_INTEGER && t != SQLITE_FLOAT) || isnan(threshold))
-    return vtab_fail(&v->base, PAIRS, "threshold must be a number, got %s", vtab_type_name(t));
+    return vtab_fail(&v->base, PAIRS, "threshold must be a number, got %s", sql_type_name(t));
   int rc = vecsnap_get(v->slot, &v->base, v->db, PAIRS, argv[0], argv[1], &c->snap);
   if (rc != SQLITE_OK || c->snap->n < 2) return rc;
 

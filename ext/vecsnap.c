@@ -135,7 +135,7 @@ static int keep_row(sqlite3_vtab *vtab, const char *fn, VecSnap *v, sqlite3_stmt
   sqlite3_int64 rowid = sqlite3_column_int64(q, 0);
   if (t != SQLITE_BLOB)
     return vtab_fail(vtab, fn, "rowid %lld: column %s holds %s, not a float32 BLOB", rowid, v->column,
-                     vtab_type_name(t));
+                     sql_type_name(t));
   int n = sqlite3_column_bytes(q, 1);
   if (n == 0 || n % 4)
     return vtab_fail(vtab, fn, "rowid %lld: a float32 vector blob must be a non-zero multiple of 4 bytes, got %d",
@@ -190,9 +190,9 @@ int vecsnap_get(VecSnapSlot *slot, sqlite3_vtab *vtab, sqlite3 *db, const char *
                 sqlite3_value *column, VecSnap **out) {
   *out = NULL;
   if (sqlite3_value_type(table) != SQLITE_TEXT)
-    return vtab_fail(vtab, fn, "table name must be TEXT, got %s", vtab_type_name(sqlite3_value_type(table)));
+    return vtab_fail(vtab, fn, "table name must be TEXT, got %s", sql_type_name(sqlite3_value_type(table)));
   if (sqlite3_value_type(column) != SQLITE_TEXT)
-    return vtab_fail(vtab, fn, "column name must be TEXT, got %s", vtab_type_name(sqlite3_value_type(column)));
+    return vtab_fail(vtab, fn, "column name must be TEXT, got %s", sql_type_name(sqlite3_value_type(column)));
   const char *t = (const char *)sqlite3_value_text(table), *c = (const char *)sqlite3_value_text(column);
   if (!t || !c) return SQLITE_NOMEM;
 

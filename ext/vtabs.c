@@ -5,6 +5,7 @@
 #include "vtabs.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 int vtab_fail(sqlite3_vtab *vtab, const char *fn, const char *fmt, ...) {
   va_list ap;
@@ -17,7 +18,15 @@ int vtab_fail(sqlite3_vtab *vtab, const char *fn, const char *fmt, ...) {
   return vtab->zErrMsg ? SQLITE_ERROR : SQLITE_NOMEM;
 }
 
-const char *vtab_type_name(int t) {
+int vtab_open_cursor(size_t size, sqlite3_vtab_cursor **out) {
+  sqlite3_vtab_cursor *c = sqlite3_malloc64(size);
+  if (!c) return SQLITE_NOMEM;
+  memset(c, 0, size);
+  *out = c;
+  return SQLITE_OK;
+}
+
+const char *sql_type_name(int t) {
   switch (t) {
     case SQLITE_INTEGER: return "INTEGER";
     case SQLITE_FLOAT: return "REAL";

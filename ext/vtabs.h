@@ -60,7 +60,12 @@ int vtab_fail(sqlite3_vtab *vtab, const char *fn, const char *fmt, ...)
 #endif
     ;
 
-/* The SQL type name of an sqlite3_value type code. */
-const char *vtab_type_name(int t);
+/* The SQL type name of an sqlite3_value type code (for every error message
+** about an argument's type, the scalar functions' too). */
+const char *sql_type_name(int t);
+
+/* xOpen for all three: a zeroed cursor of `size` bytes (the module's cursor
+** struct, which starts with its sqlite3_vtab_cursor). */
+int vtab_open_cursor(size_t size, sqlite3_vtab_cursor **out);
 
 #endif

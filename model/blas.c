@@ -111,10 +111,6 @@ int siam_get_threads(void) {
   return n;
 }
 
-int siam_blas_threads(void) { return siam_get_threads(); }
-
-void siam_blas_set_threads(int n) { siam_set_threads(n); }
-
 /* Tells OpenBLAS to use n threads unless it was last told so. */
 static void use_threads(int n) {
   if (atomic_load_explicit(&blas.told, memory_order_relaxed) == n || !blas.set_num_threads) return;

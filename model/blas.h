@@ -7,8 +7,8 @@
 ** Debian's OpenBLAS 0.3.21 does not recognise recent CPUs and silently falls
 ** back to its Prescott (SSE3) kernels, about 5x slower at BERT's shapes.  The
 ** core type is read once, when the library initialises, from
-** OPENBLAS_CORETYPE.  So siamsql does not link OpenBLAS: the first model load
-** picks the core type from CPUID (unless the user set OPENBLAS_CORETYPE),
+** OPENBLAS_CORETYPE.  So siamsql does not link OpenBLAS: its first use (a
+** siam_pairs search, or siam_info) picks the core type from CPUID (unless the user set OPENBLAS_CORETYPE),
 ** then dlopen()s the library and resolves what it needs.
 */
 #ifndef SIAM_BLAS_H
@@ -41,10 +41,5 @@ int siam_blas_core_chosen(void);
 ** small to gain from threads runs on the calling thread alone. */
 void siam_set_threads(int n);
 int siam_get_threads(void);
-
-/* Same as siam_get_threads (kept for siam_info); siam_blas_set_threads is
-** siam_set_threads. */
-int siam_blas_threads(void);
-void siam_blas_set_threads(int n);
 
 #endif

@@ -42,7 +42,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "blas.h"
 #include "gemm.h"
 #include "pool.h"
 
@@ -269,7 +268,7 @@ static int alloc_acts(SiamEncoder *e, char *err) {
 }
 
 SiamEncoder *siam_encoder_new(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
-  if (check_config(cfg, err) || siam_blas_init(err)) return NULL;
+  if (check_config(cfg, err)) return NULL;
   SiamEncoder *e = siam_calloc(1, sizeof *e);
   if (!e) {
     siam_errf(err, "out of memory");

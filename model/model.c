@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "blas.h"
 #include "encoder.h"
 #include "tokenizer.h"
 
@@ -39,7 +38,7 @@ SiamModel *siam_model_new(const char *config_json, size_t len, char err[SIAM_ERR
     siam_errf(err, "out of memory");
     return NULL;
   }
-  if (siam_config_parse(&m->cfg, config_json, len, err) || siam_blas_init(err)) goto fail;
+  if (siam_config_parse(&m->cfg, config_json, len, err)) goto fail;
   m->n_specs = siam_config_tensors(&m->cfg, &m->specs, err);
   if (m->n_specs < 0) goto fail;
   m->seen = siam_calloc((size_t)m->n_specs, 1);
@@ -142,17 +141,24 @@ static int check_shape(const SiamTensorSpec *s, const SiamTensor *t, char *err) 
   return siam_errf(err, "tensor %s has shape %s, config expects %s", s->name, got, want);
 }
 
+/* Decodes the row's frame into a new t->data (t->nbytes, from the checked
+** shape). */
+static int read_data(SiamTensor *t, const SiamBlobReader *src, char *err) {
+  const char *name = t->name;
+  t->data = siam_malloc(t->nbytes);
+  if (!t->data) return siam_errf(err, "tensor %s: out of memory for %zu bytes", name, t->nbytes);
+  char why[SIAM_ERRMAX];
+  if (siam_blob_unpack_from(src, t->data, t->nbytes, why)) return siam_errf(err, "tensor %s: %s", name, why);
+  return 0;
+}
+
 int siam_tensor_from_row(SiamTensor *t, const SiamTensorSpec *spec, const char *name, const char *dtype,
                          const char *shape_json, const SiamBlobReader *src, char err[SIAM_ERRMAX]) {
   if (parse_row(t, name, dtype, shape_json, err)) return -1;
   /* The shape is checked before anything is allocated from it: a stored
   ** shape (or the size its frame declares) is untrusted. */
   if (spec && check_shape(spec, t, err)) return -1;
-  t->data = siam_malloc(t->nbytes);
-  if (!t->data) return siam_errf(err, "tensor %s: out of memory for %zu bytes", name, t->nbytes);
-  char why[SIAM_ERRMAX];
-  if (siam_blob_unpack_from(src, t->data, t->nbytes, why)) return siam_errf(err, "tensor %s: %s", name, why);
-  return 0;
+  return read_data(t, src, err);
 }
 
 int siam_tensor_spec_find(const SiamTensorSpec *specs, int n, const char *name) {
@@ -193,12 +199,9 @@ int siam_model_add_tensor_from(SiamModel *m, const char *name, const char *dtype
   if (rc == 0) {
     size_t numel = t.nbytes / siam_dtype_size(t.dtype);
     float *dst = siam_encoder_param(m->encoder, name, numel);
-    if (dst) {
-      rc = decode_into(dst, numel, t.dtype, src, name, err);
-    } else { /* a tensor the forward pass does not use (pooler.*): checked all the same */
-      siam_free(t.name);
-      rc = siam_tensor_from_row(&t, &m->specs[i], name, dtype, shape_json, src, err);
-    }
+    /* A tensor the forward pass does not use (pooler.*) is decoded and
+    ** checked all the same, then dropped. */
+    rc = dst ? decode_into(dst, numel, t.dtype, src, name, err) : read_data(&t, src, err);
   }
   m->seen[i] = rc == 0;
   siam_free(t.name);
