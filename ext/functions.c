@@ -132,9 +132,8 @@ void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 /* ---- siam_similarity ----------------------------------------------------- */
 
-/* One formula for every cosine siamsql reports (siam_nearest and siam_pairs
-** rescore with it too, so their scores equal siam_similarity's). */
-static double cosine(const float *a, const float *b, size_t n) { return siam_vec_cosine(a, b, n); }
+/* Every cosine siamsql reports comes from siam_vec_cosine (siam_nearest and
+** siam_pairs rescore with it too, so their scores equal siam_similarity's). */
 
 /* siam_similarity(blob_a, blob_b): cosine of two stored float32 vectors. */
 static void similarity_of_vectors(sqlite3_context *ctx, sqlite3_value **argv) {
@@ -156,7 +155,7 @@ static void similarity_of_vectors(sqlite3_context *ctx, sqlite3_value **argv) {
   else if (na == 0 || na % 4)
     fail(ctx, fn, "a float32 vector blob must be a non-zero multiple of 4 bytes, got %d", na);
   else
-    sqlite3_result_double(ctx, cosine(sqlite3_value_blob(argv[0]), sqlite3_value_blob(argv[1]), (size_t)na / 4));
+    sqlite3_result_double(ctx, siam_vec_cosine(sqlite3_value_blob(argv[0]), sqlite3_value_blob(argv[1]), (size_t)na / 4));
 }
 
 void fn_similarity(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -176,7 +175,7 @@ void fn_similarity(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   } else if (text_input(ctx, fn, "text_a", argv[1], &ta, &na) == 0 &&
              text_input(ctx, fn, "text_b", argv[2], &tb, &nb) == 0 &&
              (a = embed_new(ctx, fn, cm, ta, na, 1)) && (b = embed_new(ctx, fn, cm, tb, nb, 1))) {
-    sqlite3_result_double(ctx, cosine(a, b, (size_t)siam_model_dim(m)));
+    sqlite3_result_double(ctx, siam_vec_cosine(a, b, (size_t)siam_model_dim(m)));
   }
   sqlite3_free(a);
   sqlite3_free(b);

@@ -161,6 +161,22 @@ typedef struct {
   char *err;
 } Reader;
 
+/* A JSON file of the directory being read, with the reader over it; the
+** caller frees root with cJSON_Delete. */
+typedef struct {
+  cJSON *root;
+  char rel[PATH_MAX]; /* its name relative to the directory, for messages */
+  Json j;
+} JsonFile;
+
+/* Reads module/file into f: 0, or -1 + r->err. */
+static int open_json(Reader *r, const char *module, const char *file, JsonFile *f) {
+  rel_name(f->rel, sizeof f->rel, module, file);
+  if (load_json(r->dir, module, file, &f->root, r->err)) return -1;
+  f->j = (Json){f->root, f->rel, r->err};
+  return 0;
+}
+
 typedef enum { MOD_TRANSFORMER, MOD_POOLING, MOD_DENSE, MOD_NORMALIZE } ModKind;
 
 typedef struct {
@@ -322,30 +338,27 @@ static int check_architecture(const Json *j) {
 /* Sizes BertConfig always writes are required; the rest default as in
 ** transformers' BertConfig. */
 static int parse_bert_config(Reader *r, const char *module) {
-  cJSON *root;
-  char rel[PATH_MAX];
-  rel_name(rel, sizeof rel, module, "config.json");
-  if (load_json(r->dir, module, "config.json", &root, r->err)) return -1;
-  Json j = {root, rel, r->err};
+  JsonFile f;
+  if (open_json(r, module, "config.json", &f)) return -1;
   SiamEncoderConfig *e = &r->b->cfg.encoder;
   int rc = -1;
-  const cJSON *eps = jget(&j, "layer_norm_eps");
-  if (check_architecture(&j) || jint(&j, "vocab_size", 1, 0, 1, INT_MAX, &e->vocab_size) ||
-      jint(&j, "hidden_size", 1, 0, 1, INT_MAX, &e->hidden_size) ||
-      jint(&j, "num_hidden_layers", 1, 0, 0, INT_MAX, &e->num_layers) ||
-      jint(&j, "num_attention_heads", 1, 0, 1, INT_MAX, &e->num_heads) ||
-      jint(&j, "intermediate_size", 1, 0, 1, INT_MAX, &e->intermediate_size) ||
-      jint(&j, "max_position_embeddings", 0, 512, 1, INT_MAX, &e->max_position_embeddings) ||
-      jint(&j, "type_vocab_size", 0, 2, 1, INT_MAX, &e->type_vocab_size) || parse_hidden_act(&j, &e->activation))
+  const cJSON *eps = jget(&f.j, "layer_norm_eps");
+  if (check_architecture(&f.j) || jint(&f.j, "vocab_size", 1, 0, 1, INT_MAX, &e->vocab_size) ||
+      jint(&f.j, "hidden_size", 1, 0, 1, INT_MAX, &e->hidden_size) ||
+      jint(&f.j, "num_hidden_layers", 1, 0, 0, INT_MAX, &e->num_layers) ||
+      jint(&f.j, "num_attention_heads", 1, 0, 1, INT_MAX, &e->num_heads) ||
+      jint(&f.j, "intermediate_size", 1, 0, 1, INT_MAX, &e->intermediate_size) ||
+      jint(&f.j, "max_position_embeddings", 0, 512, 1, INT_MAX, &e->max_position_embeddings) ||
+      jint(&f.j, "type_vocab_size", 0, 2, 1, INT_MAX, &e->type_vocab_size) || parse_hidden_act(&f.j, &e->activation))
     goto done;
   if (eps && !cJSON_IsNumber(eps)) {
-    siam_errf(r->err, "%s: layer_norm_eps must be a number", rel);
+    siam_errf(r->err, "%s: layer_norm_eps must be a number", f.rel);
     goto done;
   }
   e->layer_norm_eps = eps ? eps->valuedouble : 1e-12;
   rc = 0;
 done:
-  cJSON_Delete(root);
+  cJSON_Delete(f.root);
   return rc;
 }
 
@@ -479,46 +492,37 @@ static void read_model_max(Reader *r, const Json *j) {
 }
 
 static int parse_tokenizer_config(Reader *r, const char *module) {
-  char rel[PATH_MAX];
-  cJSON *root;
+  JsonFile f;
   if (!is_file(r->dir, module, "tokenizer_config.json")) return 0;
-  rel_name(rel, sizeof rel, module, "tokenizer_config.json");
-  if (load_json(r->dir, module, "tokenizer_config.json", &root, r->err)) return -1;
-  Json j = {root, rel, r->err};
+  if (open_json(r, module, "tokenizer_config.json", &f)) return -1;
   SiamTokenizerConfig *t = &r->b->cfg.tokenizer;
-  const cJSON *sa = jget(&j, "strip_accents");
-  int rc = jbool(&j, "do_lower_case", 1, &r->tok_lower) ||
-           jbool(&j, "tokenize_chinese_chars", 1, &t->tokenize_chinese_chars) || special_tokens(&j, t) ||
-           added_specials(&j, t);
-  if (rc == 0 && sa) rc = jbool(&j, "strip_accents", 0, &r->strip_accents);
-  if (rc == 0) read_model_max(r, &j);
-  cJSON_Delete(root);
+  const cJSON *sa = jget(&f.j, "strip_accents");
+  int rc = jbool(&f.j, "do_lower_case", 1, &r->tok_lower) ||
+           jbool(&f.j, "tokenize_chinese_chars", 1, &t->tokenize_chinese_chars) || special_tokens(&f.j, t) ||
+           added_specials(&f.j, t);
+  if (rc == 0 && sa) rc = jbool(&f.j, "strip_accents", 0, &r->strip_accents);
+  if (rc == 0) read_model_max(r, &f.j);
+  cJSON_Delete(f.root);
   return rc ? -1 : 0;
 }
 
 /* transformers lets special_tokens_map.json override tokenizer_config.json. */
 static int parse_special_tokens_map(Reader *r, const char *module) {
-  char rel[PATH_MAX];
-  cJSON *root;
+  JsonFile f;
   if (!is_file(r->dir, module, "special_tokens_map.json")) return 0;
-  rel_name(rel, sizeof rel, module, "special_tokens_map.json");
-  if (load_json(r->dir, module, "special_tokens_map.json", &root, r->err)) return -1;
-  Json j = {root, rel, r->err};
-  int rc = special_tokens(&j, &r->b->cfg.tokenizer);
-  cJSON_Delete(root);
+  if (open_json(r, module, "special_tokens_map.json", &f)) return -1;
+  int rc = special_tokens(&f.j, &r->b->cfg.tokenizer);
+  cJSON_Delete(f.root);
   return rc;
 }
 
 static int parse_sbert_config(Reader *r, const char *module) {
-  char rel[PATH_MAX];
-  cJSON *root;
+  JsonFile f;
   if (!is_file(r->dir, module, "sentence_bert_config.json")) return 0;
-  rel_name(rel, sizeof rel, module, "sentence_bert_config.json");
-  if (load_json(r->dir, module, "sentence_bert_config.json", &root, r->err)) return -1;
-  Json j = {root, rel, r->err};
-  int rc = jint(&j, "max_seq_length", 0, 0, 1, INT_MAX, &r->sbert_max) ||
-           jbool(&j, "do_lower_case", 0, &r->sbert_lower);
-  cJSON_Delete(root);
+  if (open_json(r, module, "sentence_bert_config.json", &f)) return -1;
+  int rc = jint(&f.j, "max_seq_length", 0, 0, 1, INT_MAX, &r->sbert_max) ||
+           jbool(&f.j, "do_lower_case", 0, &r->sbert_lower);
+  cJSON_Delete(f.root);
   return rc ? -1 : 0;
 }
 
@@ -566,33 +570,30 @@ static int parse_pooling(Reader *r, const char *module) {
       {"pooling_mode_mean_sqrt_len_tokens", SIAM_POOL_MEAN_SQRT_LEN},
   };
   static const char *const unsupported[] = {"pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"};
-  char rel[PATH_MAX];
-  cJSON *root;
-  rel_name(rel, sizeof rel, module, "config.json");
-  if (load_json(r->dir, module, "config.json", &root, r->err)) return -1;
-  Json j = {root, rel, r->err};
+  JsonFile f;
+  if (open_json(r, module, "config.json", &f)) return -1;
   SiamConfig *c = &r->b->cfg;
   int rc = -1, dim, on;
-  if (jint(&j, "word_embedding_dimension", 1, 0, 1, INT_MAX, &dim)) goto done;
+  if (jint(&f.j, "word_embedding_dimension", 1, 0, 1, INT_MAX, &dim)) goto done;
   if (dim != c->encoder.hidden_size) {
-    siam_errf(r->err, "%s: word_embedding_dimension is %d, but config.json hidden_size is %d", rel, dim,
+    siam_errf(r->err, "%s: word_embedding_dimension is %d, but config.json hidden_size is %d", f.rel, dim,
               c->encoder.hidden_size);
     goto done;
   }
   for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
-    if (jbool(&j, modes[i].key, -1, &on)) goto done;
+    if (jbool(&f.j, modes[i].key, -1, &on)) goto done;
     if (on) c->pooling |= modes[i].flag;
   }
   for (size_t i = 0; i < sizeof unsupported / sizeof *unsupported; i++) {
-    if (jbool(&j, unsupported[i], 0, &on)) goto done;
+    if (jbool(&f.j, unsupported[i], 0, &on)) goto done;
     if (on) {
-      siam_errf(r->err, "%s: %s is not supported (cls, max, mean and mean_sqrt_len are)", rel, unsupported[i]);
+      siam_errf(r->err, "%s: %s is not supported (cls, max, mean and mean_sqrt_len are)", f.rel, unsupported[i]);
       goto done;
     }
   }
-  rc = c->pooling ? 0 : siam_errf(r->err, "%s: no pooling mode is enabled", rel);
+  rc = c->pooling ? 0 : siam_errf(r->err, "%s: no pooling mode is enabled", f.rel);
 done:
-  cJSON_Delete(root);
+  cJSON_Delete(f.root);
   return rc;
 }
 
@@ -622,17 +623,14 @@ static int parse_dense_activation(const Json *j, SiamActivation *a) {
 
 static int parse_dense(Reader *r, const char *module) {
   SiamConfig *c = &r->b->cfg;
-  char rel[PATH_MAX];
-  cJSON *root;
+  JsonFile f;
   if (c->n_head >= SIAM_MAX_HEAD) return siam_errf(r->err, "modules.json: more than %d Dense modules", SIAM_MAX_HEAD);
-  rel_name(rel, sizeof rel, module, "config.json");
-  if (load_json(r->dir, module, "config.json", &root, r->err)) return -1;
-  Json j = {root, rel, r->err};
+  if (open_json(r, module, "config.json", &f)) return -1;
   SiamDenseConfig *d = &c->head[c->n_head];
-  int rc = jint(&j, "in_features", 1, 0, 1, INT_MAX, &d->in_features) ||
-           jint(&j, "out_features", 1, 0, 1, INT_MAX, &d->out_features) || jbool(&j, "bias", 1, &d->bias) ||
-           parse_dense_activation(&j, &d->activation);
-  cJSON_Delete(root);
+  int rc = jint(&f.j, "in_features", 1, 0, 1, INT_MAX, &d->in_features) ||
+           jint(&f.j, "out_features", 1, 0, 1, INT_MAX, &d->out_features) || jbool(&f.j, "bias", 1, &d->bias) ||
+           parse_dense_activation(&f.j, &d->activation);
+  cJSON_Delete(f.root);
   if (rc || read_dense_tensors(r, module, c->n_head)) return -1;
   c->n_head++;
   return 0;
