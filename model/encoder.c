@@ -45,8 +45,8 @@
 #include "gemm.h"
 #include "pool.h"
 
-/* Tokens per chunk of a batch: enough rows for sgemm to run near its peak,
-** few enough that the activations (about B * (6H + IM) floats: 15 MB for
+/* Tokens per chunk of a batch: enough rows for the dense kernel to run near
+** its peak, few enough that the activations (about B * (6H + IM) floats: 15 MB for
 ** MiniLM, 31 MB for BERT-base) stay small beside the weights. */
 #define BATCH_TOKENS 1024
 

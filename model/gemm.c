@@ -7,7 +7,8 @@
 ** The columns are cut into panels of NR, split over the pool's threads; each
 ** thread walks its panels block of rows by block of rows, so a panel of W
 ** (K * NR floats, 96-384 KB) stays in L2 while the rows of x pass over it,
-** and x is taken MC rows at a time so those rows stay in L2 as well.
+** and x is taken in blocks of about 256 KB (X_BLOCK_FLOATS) so those rows
+** stay in L2 as well.
 **
 ** On a CPU without AVX-512 a portable kernel (GCC vectors, AVX2 or SSE)
 ** does the same work in the same order of operations.
@@ -243,7 +244,6 @@ static void linear_part(void *ctx, int part, int parts) {
     }
   }
 }
-
 
 /* Multiply-adds below which a product runs on one thread: waking a worker
 ** costs a few microseconds. */
