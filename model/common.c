@@ -76,3 +76,24 @@ int siam_mul_size(size_t a, size_t b, size_t *out) {
   *out = a * b;
   return 0;
 }
+
+/* One per thread: a statement's work runs on the thread that called SQLite
+** (pool workers never poll), and nested statements push and pop. */
+static _Thread_local SiamStop stop_now;
+
+SiamStop siam_stop_push(SiamStopFn fn, void *ctx) {
+  SiamStop prev = stop_now;
+  stop_now.fn = fn;
+  stop_now.ctx = ctx;
+  stop_now.stopped = 0;
+  return prev;
+}
+
+void siam_stop_pop(SiamStop prev) { stop_now = prev; }
+
+int siam_stop_requested(void) {
+  if (!stop_now.stopped && stop_now.fn && stop_now.fn(stop_now.ctx)) stop_now.stopped = 1;
+  return stop_now.stopped;
+}
+
+int siam_stop_was_requested(void) { return stop_now.stopped; }
