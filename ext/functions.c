@@ -428,6 +428,19 @@ void fn_export(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   siam_bundle_free(&b);
 }
 
+/* siam_upgrade(): creates or repairs the model tables' triggers and index in
+** main; 1 if anything was missing or different.  Until then, the models of a
+** database written by siamsql 0.1 are loaded again at every statement (its
+** revisions cannot be trusted). */
+void fn_upgrade(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  char err[SIAM_ERRMAX];
+  int changed = 0, rc = store_upgrade(sqlite3_context_db_handle(ctx), &changed, err);
+  if (rc != SQLITE_OK) fail_code(ctx, rc, "siam_upgrade", "%s", err);
+  else sqlite3_result_int(ctx, changed);
+}
+
 /* ---- siam_pack(raw) / siam_unpack(frame) ------------------------------------ */
 
 /* A BLOB argument, or NULL after reporting (or for SQL NULL, *is_null set). */

@@ -12,6 +12,7 @@ void fn_tokenize(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void fn_dim(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void fn_import(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void fn_export(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void fn_upgrade(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void fn_pack(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void fn_unpack(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void fn_config(sqlite3_context *ctx, int argc, sqlite3_value **argv);

@@ -25,7 +25,8 @@
 **     DETERMINISTIC and INNOCUOUS, usable anywhere.
 **   - siam_info: neither (it reports process and connection state).
 **   - DIRECTONLY: what touches files (siam_import, siam_export) or changes
-**     process or connection state (siam_threads, siam_memory_limit): never
+**     the schema or process or connection state (siam_upgrade, siam_threads,
+**     siam_memory_limit): never
 **     from a view or trigger inside a database file someone handed you.
 **   - The table-valued functions (siam_embed_each, siam_nearest, siam_pairs)
 **     mark themselves DIRECTONLY too (vtabs.h).
@@ -75,6 +76,7 @@ static const struct {
     {"siam_import", 3, FILES, fn_import},
     {"siam_export", 2, FILES, fn_export},
     {"siam_export", 3, FILES, fn_export},
+    {"siam_upgrade", 0, STATE, fn_upgrade},
 };
 
 static void release_cache(void *p) { cache_release(p); }

@@ -147,11 +147,14 @@ int store_schema_intact(sqlite3 *db, const StoreModel *sm, int *intact, char err
 }
 
 /* Creates what is missing; replaces our triggers and indexes where they are
-** not ours (a database written by an older siamsql). */
-static int ensure_schema(sqlite3 *db, char *err) {
+** not ours (a database written by an older siamsql).  *changed: whether it
+** had to. */
+static int ensure_schema(sqlite3 *db, int *changed, char *err) {
+  int same = 0, rc = schema_matches(db, "main", &same, err);
+  *changed = rc != SQLITE_OK || !same;
   if (sqlite3_exec(db, SIAM_SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK)
     return db_err(db, err, "creating the model tables");
-  int same = 0, rc = schema_matches(db, "main", &same, err);
+  rc = schema_matches(db, "main", &same, err);
   if (rc != SQLITE_OK || same) return rc;
   for (int i = 0; i < expected.n; i++) {
     char *drop = sqlite3_mprintf("DROP TRIGGER IF EXISTS main.\"%w\"; DROP INDEX IF EXISTS main.\"%w\"",
@@ -493,12 +496,24 @@ static int delete_model(sqlite3 *db, const char *name, char *err) {
   return rc;
 }
 
+int store_upgrade(sqlite3 *db, int *changed, char err[SIAM_ERRMAX]) {
+  int owns_transaction = sqlite3_get_autocommit(db);
+  int rc = exec(db, "SAVEPOINT siam_store", err);
+  if (rc != SQLITE_OK) return rc;
+  rc = ensure_schema(db, changed, err);
+  if (rc == SQLITE_OK) rc = exec(db, "RELEASE siam_store", err);
+  if (rc != SQLITE_OK)
+    sqlite3_exec(db, owns_transaction ? "ROLLBACK" : "ROLLBACK TO siam_store; RELEASE siam_store", NULL, NULL, NULL);
+  return rc;
+}
+
 int store_write_bundle(sqlite3 *db, const char *name, const SiamBundle *b, const char *source, int replace,
                        char err[SIAM_ERRMAX]) {
   int owns_transaction = sqlite3_get_autocommit(db);  /* then RELEASE is the commit */
   int rc = exec(db, "SAVEPOINT siam_store", err);
   if (rc != SQLITE_OK) return rc;
-  rc = ensure_schema(db, err);
+  int changed;
+  rc = ensure_schema(db, &changed, err);
   if (rc == SQLITE_OK && replace) rc = delete_model(db, name, err);
   if (rc == SQLITE_OK) rc = write_model_row(db, name, b, source, err);
   if (rc == SQLITE_OK) rc = write_tensors(db, name, b, err);

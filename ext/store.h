@@ -53,6 +53,11 @@ int store_load_model(sqlite3 *db, const StoreModel *sm, const char *name, size_t
 /* Reads the open model into a bundle (raw tensors, vocab) and checks it. */
 int store_read_bundle(sqlite3 *db, const StoreModel *sm, const char *name, SiamBundle *b, char err[SIAM_ERRMAX]);
 
+/* Creates the model tables in main, or repairs their triggers and index
+** (a database written by siamsql 0.1, or altered), in one savepoint;
+** *changed says whether anything was missing or different. */
+int store_upgrade(sqlite3 *db, int *changed, char err[SIAM_ERRMAX]);
+
 /* Writes the bundle (already checked) as model `name`, all rows or none,
 ** creating or upgrading the tables first.  Fails if the name exists unless
 ** replace. */

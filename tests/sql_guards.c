@@ -191,7 +191,10 @@ static void altered_schema(void) {
              " WHERE model = 'm' AND name = 'head.0.bias'");
   char *b = Q(r, "SELECT hex(siam_embed('m', 'the end'))");
   CHECK(a && b && strcmp(a, b) != 0, "a tensor changed behind an altered trigger and the old weights were served");
-  /* An import repairs the schema; then models are kept, and still follow changes. */
+  /* siam_upgrade (or any import) repairs the schema; then models are kept,
+  ** and still follow changes. */
+  CHECK_Q(w, "1", "SELECT siam_upgrade()");
+  CHECK_Q(w, "0", "SELECT siam_upgrade()");
   CHECK_Q(w, "1", "SELECT siam_import('k', '" FIXTURE2 "') > 0");
   CHECK_Q(w, "1", "SELECT count(*) FROM sqlite_schema WHERE name = 'siam_tensor_update' AND sql LIKE '%random()%'");
   exec_ok(w, "UPDATE siam_tensor SET dtype = 'f16', data = (SELECT data FROM bias) WHERE model = 'm' AND name = 'head.0.bias'");
