@@ -9,17 +9,25 @@
 
 CC      ?= cc
 PKGS    := sqlite3 libcjson libzstd libutf8proc
+# pkg-config runs the first time a recipe needs these, not when the Makefile
+# is read: `make deps` and `make demo` run on a machine that has no pkg-config
+# yet.  (The $(eval) keeps each answer, so pkg-config runs once per variable.)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(call pkg_config,--cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(call pkg_config,--libs libcjson libzstd libutf8proc))$(PKG_LIBS)
+pkg_config = $(if $(shell command -v pkg-config),$(shell pkg-config $(1)),$(error pkg-config is not installed: run `make deps` first))
 CFLAGS  ?= -O2 -g
 # Always on, even when CFLAGS is given on the command line (make sanitize).
 override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wformat=2 -Wshadow \
-           -fvisibility=hidden $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs libcjson libzstd libutf8proc) -ldl -lm -lpthread
+           -fvisibility=hidden $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -ldl -lm -lpthread
 
 MODEL_SRC := $(wildcard model/*.c)
 EXT_SRC   := $(wildcard ext/*.c)
 MODEL_OBJ := $(MODEL_SRC:.c=.o)
 EXT_OBJ   := $(EXT_SRC:.c=.o)
-HEADERS   := $(wildcard model/*.h ext/*.h)
+# The generated schema header is left out: objects that do not include it
+# must not be rebuilt once it appears (only ext/store.o depends on it, below).
+HEADERS   := $(filter-out ext/schema_sql.h,$(wildcard model/*.h ext/*.h))
 
 # C unit tests: tests/test_*.c link model/ only; tests/sql_*.c link SQLite too.
 UNIT_TESTS := $(patsubst %.c,%,$(wildcard tests/test_*.c))
@@ -106,8 +114,8 @@ FUZZ_CC      ?= $(or $(shell command -v clang-14),clang)
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS   ?=
 FUZZ_TARGETS := tokenizer safetensors config blob
-FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-                -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow $(shell pkg-config --cflags $(PKGS))
+FUZZ_CFLAGS   = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow $(PKG_CFLAGS)
 FUZZ_OBJ     := $(patsubst model/%.c,fuzz/build/%.o,$(MODEL_SRC))
 FUZZ_BINS    := $(addprefix fuzz/build/fuzz_,$(FUZZ_TARGETS))
 # Per-target input size caps: long texts exercise the streaming tokenizer.
@@ -156,8 +164,8 @@ valgrind: siamsql.so $(VALGRIND_TESTS)
 # Built apart, in build/tsan, so the usual objects are neither used nor
 # replaced.  Debian's libsqlite3 and OpenBLAS are not instrumented: races
 # inside them go unseen, ours do not.
-TSAN_CFLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra \
-               -fvisibility=hidden $(shell pkg-config --cflags $(PKGS))
+TSAN_CFLAGS  = -O1 -g -fsanitize=thread -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra \
+               -fvisibility=hidden $(PKG_CFLAGS)
 
 tsan: ext/schema_sql.h
 	@mkdir -p build/tsan
