@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Python and Node doors (tests/doors/). Node's better-sqlite3@12 is installed
-# from npm into tests/doors/node_modules on first run (built from source
-# when no prebuilt binary can be fetched: about a minute).
+# from npm into tests/cache/node on first run (built from source when no
+# prebuilt binary can be fetched: about a minute; shared with node_package.sh).
 set -u
 cd "$(dirname "$0")/../.."
+source tests/lib/npm.sh
 model=$(ls -d tests/fixtures/models/st_* | head -1)
 ext=$PWD/siamsql
 rc=0
@@ -15,9 +16,8 @@ fi
 if ! command -v node >/dev/null; then
   echo "FAIL node is not installed (make deps installs it)"; exit 1
 fi
-if [ ! -d tests/doors/node_modules/better-sqlite3 ]; then
-  (cd tests/doors && npm install --no-audit --no-fund --silent better-sqlite3@12 >/dev/null 2>&1) ||
-    { echo "FAIL npm install better-sqlite3@12 failed"; exit 1; }
+if [ ! -d tests/cache/node/node_modules/better-sqlite3 ]; then
+  npm_install tests/cache/node better-sqlite3@12 || exit 1
 fi
-node tests/doors/door.js "$ext.so" "$model" || rc=1
+NODE_PATH=tests/cache/node/node_modules node tests/doors/door.js "$ext.so" "$model" || rc=1
 exit $rc
