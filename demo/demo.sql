@@ -45,12 +45,14 @@ SELECT a.package AS a, b.package AS b, round(p.score, 3) AS score
  LIMIT 8;
 
 .print
-.print Top matches for a free-text query:
+.print Top matches for a free-text query: 'extract files from compressed archives'
 SELECT p.package, p.synopsis, round(n.score, 3) AS score
   FROM siam_nearest('passages', 'emb', siam_embed('default', 'extract files from compressed archives'), 8) AS n
   JOIN passages p ON p.rowid = n.rowid
  ORDER BY n.score DESC;
 
+.print
+.print Top matches for a free-text query: 'a small text editor for the terminal'
 SELECT p.package, p.synopsis, round(n.score, 3) AS score
   FROM siam_nearest('passages', 'emb', siam_embed('default', 'a small text editor for the terminal'), 8) AS n
   JOIN passages p ON p.rowid = n.rowid
