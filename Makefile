@@ -87,7 +87,7 @@ clean:
 ext/schema_sql.h: sql/schema.sql
 	awk 'BEGIN{print "#define SIAM_SCHEMA_SQL \\"} {gsub(/\\/,"\\\\"); gsub(/"/,"\\\""); print "  \"" $$0 "\\n\" \\"} END{print "  \"\""}' $< > $@
 
-ext/store.o: ext/schema_sql.h
+ext/store.o ext/dump.o: ext/schema_sql.h
 
 # ---- hardening: fuzzing, valgrind, ThreadSanitizer (issue 7) -----------------
 #

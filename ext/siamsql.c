@@ -13,6 +13,7 @@
 SQLITE_EXTENSION_INIT1
 
 #include "cache.h"
+#include "dump.h"
 #include "functions.h"
 #include "vtabs.h"
 
@@ -36,6 +37,7 @@ static const struct {
     {"siam_tokenize", 2, PURE, fn_tokenize},
     {"siam_dim", 1, PURE, fn_dim},
     {"siam_config", 1, PURE, fn_config},
+    {"siam_dump", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_dump},  /* not DETERMINISTIC: its text follows the tables */
     {"siam_pack", 1, PURE, fn_pack},
     {"siam_unpack", 1, PURE, fn_unpack},
     {"siam_f32", 1, PURE, fn_f32},
