@@ -192,6 +192,7 @@ GO_BUILD := env GOPATH=/usr/share/gocode GO111MODULE=off GOPROXY=off GOFLAGS= GO
 cluster: deps siamsql.so
 	$(GO_BUILD) -o build/cluster/siamsql-node ./cluster/node
 	$(GO_BUILD) -o build/cluster/siamsql-client ./cluster/client
+	$(GO_BUILD) -o build/cluster/siamsql-cachecheck ./cluster/cachecheck
 
 test-cluster: cluster
 	timeout -k 10 170 bash cluster/test.sh

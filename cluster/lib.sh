@@ -7,6 +7,9 @@
 #   sql "SELECT siam_dim('default')"; sql_file model.sql; id=$(leader_id)
 #   node_kill9 "$id"; node_start "$id"
 #
+#   make_inputs 1000        $WORK/local.db and the SQL that gives the cluster the same
+#   embed_sql 1000 250      model and passages; the statements that embed them
+#
 # Every node started here is stopped when the script exits, however it exits
 # (the EXIT trap; INT, TERM and HUP exit through it).  CLUSTER_LATENCY, when
 # set, is passed to every node as --latency.
@@ -91,4 +94,46 @@ cluster_stop() {
     wait "$pid" 2>/dev/null || true
   done
   if [ -n "${KEEP_CLUSTER:-}" ]; then echo "cluster files kept in $WORK" >&2; else rm -rf "$WORK"; fi
+}
+
+# ---- the same model and passages for the cluster and a local database ---------
+
+local_sql() { sqlite3 -bail -cmd '.load ./siamsql' "$WORK/local.db" "$@"; }
+
+# make_inputs N: $WORK/local.db holds the default model (siam_import), the
+# first N passages of demo/data/passages.tsv as passages(id 1..N, body) and
+# empty emb and bulk tables (id, embedding); $WORK/model.sql is its
+# siam_dump, $WORK/passages.sql the tables and passages, for a client.
+make_inputs() {
+  sqlite3 -bail "$WORK/local.db" > /dev/null <<EOF
+.load ./siamsql
+SELECT siam_import('default', 'models/default');
+CREATE TABLE src(package TEXT, source TEXT, synopsis TEXT, body TEXT);
+.mode ascii
+.separator "\t" "\n"
+.import demo/data/passages.tsv src
+CREATE TABLE passages(id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE emb(id INTEGER PRIMARY KEY, embedding BLOB NOT NULL);
+CREATE TABLE bulk(id INTEGER PRIMARY KEY, embedding BLOB NOT NULL);
+INSERT INTO passages(id, body)
+  SELECT row_number() OVER (ORDER BY rowid), body FROM src WHERE package <> 'package' ORDER BY rowid LIMIT $1;
+DROP TABLE src;
+EOF
+  local_sql "SELECT siam_dump('default')" > "$WORK/model.sql"
+  {
+    echo "BEGIN;"
+    sqlite3 "$WORK/local.db" ".schema passages" ".schema emb" ".schema bulk"
+    sqlite3 "$WORK/local.db" ".mode insert passages" "SELECT id, body FROM passages ORDER BY id"
+    echo "COMMIT;"
+  } > "$WORK/passages.sql"
+}
+
+# embed_sql N CHUNK: the statements that embed passages 1..N into emb by
+# siam_embed_each, CHUNK passages a statement (each must end well within the
+# election timeout: a statement holds the leader's event loop).
+embed_sql() {
+  local a
+  for ((a = 1; a <= $1; a += $2)); do
+    echo "INSERT INTO emb(id, embedding) SELECT id, embedding FROM siam_embed_each('default', 'SELECT id, body FROM passages WHERE id BETWEEN $a AND $((a + $2 - 1))');"
+  done
 }

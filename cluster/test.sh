@@ -9,7 +9,9 @@
 #   an UPDATE of a weight through the new leader is seen by the next
 #   statement; the killed node restarts, catches up and, made leader, gives
 #   the same checksums; a leader killed in the middle of a bulk
-#   siam_embed_each insert leaves that insert wholly there or wholly absent.
+#   siam_embed_each insert leaves that insert wholly there or wholly absent;
+#   a connection's vector snapshot and model cache follow another
+#   connection's commits (cluster/cachecheck).
 #
 # Prints one line a check and "N passed, M failed".  Every node is stopped at
 # the end, even on failure (cluster/lib.sh).  Run from the repository root
@@ -29,7 +31,6 @@ differ() { [ "$1" != "$2" ]; }
 one_of() { local v=$1; shift; for x in "$@"; do [ "$v" = "$x" ] && return 0; done; echo "  got: $v"; return 1; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-local_sql() { sqlite3 -bail -cmd '.load ./siamsql' "$WORK/local.db" "$@"; }
 rows_checksum() { "$@" "SELECT id, hex(embedding) FROM $TABLE ORDER BY id" | sha256sum | cut -d' ' -f1; }
 PROBES=("library to read zip archives" "Ruby module for reading and writing zip files" "a fast web server")
 probe_hexes() { for p in "${PROBES[@]}"; do "$@" "SELECT hex(siam_embed('default', '$p'))"; done | sha256sum | cut -d' ' -f1; }
@@ -37,50 +38,22 @@ NEAREST="SELECT printf('%d %.6f', rowid, score) FROM siam_nearest('emb', 'embedd
 PAIRS="SELECT printf('%d %d %.6f', rowid_a, rowid_b, score) FROM siam_pairs('emb', 'embedding', 0.9) ORDER BY 1"
 N=1000
 
-# The four 250-passage statements that embed and store; each stays well
-# below the election timeout (a statement holds the leader's event loop).
-embed_sql() {
-  for a in 1 251 501 751; do
-    echo "INSERT INTO emb(id, embedding) SELECT id, embedding FROM siam_embed_each('default', 'SELECT id, body FROM passages WHERE id BETWEEN $a AND $((a + 249))');"
-  done
-}
 BULK_SQL="INSERT INTO bulk(id, embedding) SELECT id, embedding FROM siam_embed_each('default', 'SELECT id, body FROM passages');"
 UPDATE_SQL="CREATE TABLE probe(step INTEGER PRIMARY KEY, e BLOB);
 INSERT INTO probe VALUES (1, siam_embed('default', 'a fast web server'));
 UPDATE siam_tensor SET data = siam_pack(zeroblob(length(siam_unpack(data)))) WHERE model = 'default' AND name = 'head.0.bias';
 INSERT INTO probe VALUES (2, siam_embed('default', 'a fast web server'));"
 
-# ---- the local reference and the SQL the cluster is given ---------------------
 build_reference() {
-  sqlite3 -bail "$WORK/local.db" > /dev/null <<EOF
-.load ./siamsql
-SELECT siam_import('default', 'models/default') > 0;
-CREATE TABLE src(package TEXT, source TEXT, synopsis TEXT, body TEXT);
-.mode ascii
-.separator "\t" "\n"
-.import demo/data/passages.tsv src
-CREATE TABLE passages(id INTEGER PRIMARY KEY, body TEXT NOT NULL);
-CREATE TABLE emb(id INTEGER PRIMARY KEY, embedding BLOB NOT NULL);
-CREATE TABLE bulk(id INTEGER PRIMARY KEY, embedding BLOB NOT NULL);
-INSERT INTO passages(id, body)
-  SELECT row_number() OVER (ORDER BY rowid), body FROM src WHERE package <> 'package' ORDER BY rowid LIMIT $N;
-DROP TABLE src;
-EOF
-  local_sql "SELECT siam_dump('default')" > "$WORK/model.sql"
-  {
-    echo "BEGIN;"
-    sqlite3 "$WORK/local.db" ".schema passages" ".schema emb" ".schema bulk"
-    sqlite3 "$WORK/local.db" ".mode insert passages" "SELECT id, body FROM passages ORDER BY id"
-    echo "COMMIT;"
-  } > "$WORK/passages.sql"
-  embed_sql > "$WORK/embed.sql"
+  make_inputs "$N"
+  embed_sql "$N" 250 > "$WORK/embed.sql"
   echo "$BULK_SQL" > "$WORK/bulk.sql"
   echo "$UPDATE_SQL" > "$WORK/update.sql"
-  sqlite3 -bail -cmd '.load ./siamsql' "$WORK/local.db" < "$WORK/embed.sql"
+  local_sql < "$WORK/embed.sql"
 }
 
 cluster_init
-for tool in sqlite3 dqlite "$BIN/siamsql-node" "$BIN/siamsql-client"; do
+for tool in sqlite3 dqlite "$BIN/siamsql-node" "$BIN/siamsql-client" "$BIN/siamsql-cachecheck"; do
   command -v "$tool" > /dev/null || { echo "test-cluster: $tool is missing (make cluster)"; exit 1; }
 done
 start_ms=$(now_ms)
@@ -102,7 +75,7 @@ check "the dqlite shell answers siamsql's functions too" \
 # ---- 1,000 passages embedded and stored ---------------------------------------
 check "$N passages stored" sql_file "$WORK/passages.sql"
 t0=$(now_ms)
-check "$N passages embedded by siam_embed_each and stored (4 statements)" sql_file "$WORK/embed.sql"
+check "$N passages embedded by siam_embed_each and stored (250 a statement)" sql_file "$WORK/embed.sql"
 echo "# embed and store: $(($(now_ms) - t0)) ms through the cluster"
 TABLE=emb
 expected_rows=$(rows_checksum local_sql)
@@ -170,6 +143,15 @@ TABLE=emb
 check "the earlier rows are intact" same "$(rows_checksum sql)" "$expected_rows"
 node_start "$third"
 check "the node killed last rejoins" retry_for 60 three_voters
+
+# ---- two connections open on the leader: caches follow commits --------------
+# (last: it changes a weight that the checks above compare)
+"$BIN/siamsql-cachecheck" -s "$(all_addrs)" "$DB" > "$WORK/cachecheck.out" 2>&1
+cachecheck_rc=$?
+while read -r result line; do
+  check "${line#- }" [ "$result" = ok ]
+done < "$WORK/cachecheck.out"
+check "siamsql-cachecheck exits 0" [ "$cachecheck_rc" = 0 ]
 
 echo "# $(($(now_ms) - start_ms)) ms in all"
 echo "test-cluster: ${passed} passed, ${failed} failed"
