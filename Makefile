@@ -9,7 +9,7 @@
 #   make cluster    the dqlite node and client (see the end of this file; make test-cluster)
 
 CC      ?= cc
-PKGS    := sqlite3 libcjson libzstd libutf8proc openblas
+PKGS    := sqlite3 libcjson libzstd libutf8proc
 CFLAGS  ?= -O2 -g
 # Always on, even when CFLAGS is given on the command line (make sanitize).
 override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wformat=2 -Wshadow \

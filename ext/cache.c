@@ -1,21 +1,36 @@
 /*
-** cache.c — per-connection cache of loaded models, checked against the
-** model's revision once per statement (callers keep the reference in
-** sqlite3_set_auxdata for the rest of the statement).
+** cache.c — per-connection cache of loaded models, checked once per
+** statement (callers keep the reference in sqlite3_set_auxdata for the rest
+** of the statement), and the connection's memory limits.
 **
-** Every entry and the cache itself are reference counted: the cache holds one
-** reference on each entry it lists, and every statement using a model holds
-** another.  A stale entry is unlisted at once and freed when its last user is
-** done.
+** Why a model can be trusted between statements.  sql/schema.sql's triggers
+** stamp a model with a new random revision at every change of its rows, and
+** its empty expression index makes SQLite refuse incremental blob writes,
+** the one way to change a row without firing a trigger.  So a revision names
+** one content of the rows for as long as those triggers and that index are
+** in place; whether they are is checked (store_schema_intact) once per
+** schema version of each database, and any DDL changes the schema version.
+** A model loaded from a database whose schema is not intact is used by its
+** statement and never kept.
+**
+** Every entry and the cache itself are reference counted: the cache holds
+** one reference on each entry it lists, and every statement using a model
+** holds another.  A stale entry is unlisted at once and freed when its last
+** user is done.  Each entry counts its bytes against the connection for as
+** long as it lives, listed or not.
 */
 #include "cache.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store.h"
 
 #define EMBED_CACHE_DEFAULT ((size_t)16 << 20)
+#define LIMIT_DEFAULT ((sqlite3_int64)1 << 30)
+#define LIMIT_MAX ((sqlite3_int64)1 << 50)
+#define TRUST_SLOTS 8   /* databases whose schema check is remembered */
 
 /* One remembered embedding: dim floats, then the text's bytes. */
 typedef struct Embedded {
@@ -34,23 +49,73 @@ typedef struct {
   Embedded *newest, *oldest;
 } EmbedCache;
 
+/* Where a model was loaded from and what it was: reused only while all of
+** it is unchanged. */
+typedef struct {
+  char schema[STORE_SCHEMA_MAX];
+  char *filename;               /* sqlite3_db_filename of that schema ("" in memory) */
+  int schema_version;
+  sqlite3_int64 revision;
+} ModelKey;
+
 struct CachedModel {
   char *name;
-  sqlite3_int64 revision;   /* siam_model.revision it was loaded at */
+  ModelKey key;
   SiamModel *model;
+  SiamCache *cache;             /* the bytes are counted there; NULL once it is gone */
+  sqlite3_int64 bytes;          /* the model's memory and its embedding cache's limit */
   int refs;
-  CachedModel *next;        /* in the cache's list */
-  EmbedCache embeds;        /* embeddings made by this model */
+  CachedModel *next;            /* in the cache's list, most recently used first */
+  EmbedCache embeds;            /* embeddings made by this model */
 };
+
+/* The outcome of store_schema_intact for one database at one schema version. */
+typedef struct {
+  char schema[STORE_SCHEMA_MAX];
+  char *filename;
+  int schema_version;
+  int intact;
+  int used;
+} Trust;
 
 struct SiamCache {
   CachedModel *head;
   int refs;
+  sqlite3_int64 limit[2];       /* per model, per connection (CacheLimit) */
+  sqlite3_int64 bytes;          /* held by live entries, listed or not */
+  size_t embed_limit;           /* each model's embedding cache */
+  Trust trust[TRUST_SLOTS];
+  int next_trust;               /* slot to replace next */
 };
 
-SiamCache *cache_new(void) {
+/* A byte count from the environment: digits only, at most LIMIT_MAX. */
+static int env_bytes(const char *var, sqlite3_int64 dflt, sqlite3_int64 *out, char *err) {
+  const char *v = getenv(var);
+  *out = dflt;
+  if (!v) return 0;
+  char *end = NULL;
+  unsigned long long x = strtoull(v, &end, 10);
+  if (!*v || *end || *v == '-' || x > (unsigned long long)LIMIT_MAX)
+    return siam_errf(err, "%s must be a number of bytes from 0 to %lld, got '%.40s'", var, (long long)LIMIT_MAX, v);
+  *out = (sqlite3_int64)x;
+  return 0;
+}
+
+SiamCache *cache_new(char err[SIAM_ERRMAX]) {
   SiamCache *c = siam_calloc(1, sizeof *c);
-  if (c) c->refs = 1;
+  if (!c) {
+    siam_errf(err, "out of memory");
+    return NULL;
+  }
+  c->refs = 1;
+  sqlite3_int64 embed;
+  if (env_bytes("SIAMSQL_MODEL_MEMORY", LIMIT_DEFAULT, &c->limit[LIMIT_MODEL], err) ||
+      env_bytes("SIAMSQL_CONNECTION_MEMORY", LIMIT_DEFAULT, &c->limit[LIMIT_CONNECTION], err) ||
+      env_bytes("SIAMSQL_EMBED_CACHE_BYTES", (sqlite3_int64)EMBED_CACHE_DEFAULT, &embed, err)) {
+    siam_free(c);
+    return NULL;
+  }
+  c->embed_limit = (size_t)embed;
   return c;
 }
 
@@ -70,31 +135,58 @@ void cached_model_release(void *p) {
   if (!cm || --cm->refs > 0) return;
   embeds_free(&cm->embeds);
   siam_model_free(cm->model);
+  siam_free(cm->key.filename);
   siam_free(cm->name);
+  if (cm->cache) cm->cache->bytes -= cm->bytes;
   siam_free(cm);
 }
 
+/* The last reference goes when the connection closes, after its statements
+** (and so every statement's reference on an entry) are gone; an entry that
+** outlived it anyway would no longer count its bytes here. */
 void cache_release(SiamCache *c) {
   if (!c || --c->refs > 0) return;
   while (c->head) {
     CachedModel *cm = c->head;
     c->head = cm->next;
+    cm->cache = NULL;
     cached_model_release(cm);
   }
+  for (int i = 0; i < TRUST_SLOTS; i++) siam_free(c->trust[i].filename);
   siam_free(c);
 }
 
 SiamModel *cached_model(CachedModel *cm) { return cm->model; }
-sqlite3_int64 cached_revision(const CachedModel *cm) { return cm->revision; }
+sqlite3_int64 cached_revision(const CachedModel *cm) { return cm->key.revision; }
+
+sqlite3_int64 cache_limit(const SiamCache *c, CacheLimit which) { return c->limit[which]; }
+void cache_set_limit(SiamCache *c, CacheLimit which, sqlite3_int64 bytes) { c->limit[which] = bytes; }
+sqlite3_int64 cache_limit_max(void) { return LIMIT_MAX; }
+sqlite3_int64 cache_bytes(const SiamCache *c) { return c->bytes; }
+
+/* ---- the list ------------------------------------------------------------------- */
 
 static void unlist(SiamCache *c, CachedModel *cm) {
   for (CachedModel **p = &c->head; *p; p = &(*p)->next) {
     if (*p == cm) {
       *p = cm->next;
+      cm->next = NULL;
       cached_model_release(cm);
       return;
     }
   }
+}
+
+/* Moves a listed entry to the front: the list is most recently used first. */
+static void to_front(SiamCache *c, CachedModel *cm) {
+  for (CachedModel **p = &c->head; *p; p = &(*p)->next) {
+    if (*p == cm) {
+      *p = cm->next;
+      break;
+    }
+  }
+  cm->next = c->head;
+  c->head = cm;
 }
 
 static CachedModel *find(SiamCache *c, const char *name) {
@@ -103,42 +195,167 @@ static CachedModel *find(SiamCache *c, const char *name) {
   return NULL;
 }
 
-static CachedModel *load(sqlite3 *db, const char *name, sqlite3_int64 revision, char *err) {
+/* Lets go of listed models no statement uses, least recently used first,
+** until `need` more bytes fit under the connection's limit. */
+static void make_room(SiamCache *c, sqlite3_int64 need) {
+  while (c->bytes + need > c->limit[LIMIT_CONNECTION]) {
+    CachedModel *idle = NULL;
+    for (CachedModel *cm = c->head; cm; cm = cm->next)
+      if (cm->refs == 1) idle = cm;
+    if (!idle) return;
+    unlist(c, idle);
+  }
+}
+
+/* ---- keys and trust ------------------------------------------------------------------ */
+
+static const char *db_filename(sqlite3 *db, const char *schema) {
+  const char *f = sqlite3_db_filename(db, schema);
+  return f ? f : "";
+}
+
+static int same_key(const ModelKey *k, const StoreModel *sm, const char *filename) {
+  return strcmp(k->schema, sm->schema) == 0 && strcmp(k->filename, filename) == 0 &&
+         k->schema_version == sm->schema_version && k->revision == sm->revision;
+}
+
+/* Whether sm's database holds siamsql's triggers, remembered per schema
+** version so the check runs once per DDL, not once per statement. */
+static int schema_trusted(SiamCache *c, sqlite3 *db, const StoreModel *sm, const char *filename, int *intact,
+                          char *err) {
+  for (int i = 0; i < TRUST_SLOTS; i++) {
+    Trust *t = &c->trust[i];
+    if (t->used && t->schema_version == sm->schema_version && strcmp(t->schema, sm->schema) == 0 &&
+        strcmp(t->filename, filename) == 0) {
+      *intact = t->intact;
+      return SQLITE_OK;
+    }
+  }
+  int rc = store_schema_intact(db, sm, intact, err);
+  if (rc != SQLITE_OK) return rc;
+  char *copy = siam_strndup(filename, strlen(filename));
+  if (!copy) return SQLITE_OK;  /* not remembered: checked again next time */
+  Trust *t = &c->trust[c->next_trust];
+  c->next_trust = (c->next_trust + 1) % TRUST_SLOTS;
+  siam_free(t->filename);
+  snprintf(t->schema, sizeof t->schema, "%s", sm->schema);
+  t->filename = copy;
+  t->schema_version = sm->schema_version;
+  t->intact = *intact;
+  t->used = 1;
+  return SQLITE_OK;
+}
+
+/* ---- memory limits ------------------------------------------------------------------- */
+
+static void format_bytes(char *out, size_t cap, double bytes) {
+  if (bytes >= (double)(1 << 30)) snprintf(out, cap, "%.2f GiB", bytes / (double)(1 << 30));
+  else snprintf(out, cap, "%.1f MiB", bytes / (double)(1 << 20));
+}
+
+static const char *const limit_name[2] = {"model", "connection"};
+static const char *const limit_env[2] = {"SIAMSQL_MODEL_MEMORY", "SIAMSQL_CONNECTION_MEMORY"};
+
+/* "... over the per-<which> memory limit of L (raise it with ...)": an
+** SQLITE_ERROR, as any model that fails a check. */
+static int over_limit(const SiamCache *c, CacheLimit which, const char *what, char *err) {
+  char limit[32];
+  format_bytes(limit, sizeof limit, (double)c->limit[which]);
+  siam_errf(err, "%s, over the per-%s memory limit of %s (raise it with SELECT siam_memory_limit('%s', bytes) or %s)",
+            what, limit_name[which], limit, limit_name[which], limit_env[which]);
+  return SQLITE_ERROR;
+}
+
+/* Checks a model of `need` bytes against both limits, letting idle models go
+** to make room; *allowed: what its load may allocate. */
+static int admit(SiamCache *c, const char *name, sqlite3_int64 need, sqlite3_int64 *allowed, char *err) {
+  char what[SIAM_ERRMAX], n[32], held[32];
+  format_bytes(n, sizeof n, (double)need);
+  snprintf(what, sizeof what, "model '%s' needs %s of memory", name, n);
+  if (need > c->limit[LIMIT_MODEL]) return over_limit(c, LIMIT_MODEL, what, err);
+  make_room(c, need);
+  if (c->bytes + need > c->limit[LIMIT_CONNECTION]) {
+    format_bytes(held, sizeof held, (double)c->bytes);
+    snprintf(what, sizeof what, "model '%s' needs %s of memory and this connection's models in use hold %s", name, n,
+             held);
+    return over_limit(c, LIMIT_CONNECTION, what, err);
+  }
+  sqlite3_int64 to_conn = c->limit[LIMIT_CONNECTION] - c->bytes;
+  *allowed = to_conn < c->limit[LIMIT_MODEL] ? to_conn : c->limit[LIMIT_MODEL];
+  return SQLITE_OK;
+}
+
+/* ---- loading -------------------------------------------------------------------------- */
+
+static int load(SiamCache *c, sqlite3 *db, const char *name, const StoreModel *sm, const char *filename,
+                CachedModel **out, char *err) {
+  size_t plan;
+  char why[SIAM_ERRMAX];
+  if (siam_model_plan_bytes(sm->config, sm->config_len, &plan, why)) {
+    siam_errf(err, "model '%s': %s", name, why);
+    return SQLITE_ERROR;
+  }
+  sqlite3_int64 need = (sqlite3_int64)plan + (sqlite3_int64)c->embed_limit, allowed = 0;
+  int rc = admit(c, name, need, &allowed, err);
+  if (rc != SQLITE_OK) return rc;
   CachedModel *cm = siam_calloc(1, sizeof *cm);
-  if (!cm || !(cm->name = siam_strndup(name, strlen(name)))) {
+  if (!cm || !(cm->name = siam_strndup(name, strlen(name))) ||
+      !(cm->key.filename = siam_strndup(filename, strlen(filename)))) {
+    if (cm) siam_free(cm->name);
     siam_free(cm);
     siam_errf(err, "out of memory");
-    return NULL;
+    return SQLITE_NOMEM;
   }
-  cm->revision = revision;
+  snprintf(cm->key.schema, sizeof cm->key.schema, "%s", sm->schema);
+  cm->key.schema_version = sm->schema_version;
+  cm->key.revision = sm->revision;
   cm->refs = 1;
-  const char *limit = getenv("SIAMSQL_EMBED_CACHE_BYTES");
-  cm->embeds.limit = limit ? (size_t)strtoull(limit, NULL, 10) : EMBED_CACHE_DEFAULT;
-  if (store_load_model(db, name, &cm->model, err)) {
-    cached_model_release(cm);
-    return NULL;
+  cm->embeds.limit = c->embed_limit;
+  rc = store_load_model(db, sm, name, (size_t)(allowed - (sqlite3_int64)c->embed_limit), &cm->model, err);
+  if (rc == SQLITE_TOOBIG) {  /* its rows need more than the config promised */
+    char what[SIAM_ERRMAX];
+    snprintf(what, sizeof what, "%s", err);
+    rc = over_limit(c, allowed == c->limit[LIMIT_MODEL] ? LIMIT_MODEL : LIMIT_CONNECTION, what, err);
   }
-  return cm;
+  if (rc != SQLITE_OK) {
+    cached_model_release(cm);
+    return rc;
+  }
+  cm->bytes = (sqlite3_int64)siam_model_bytes(cm->model) + (sqlite3_int64)c->embed_limit;
+  cm->cache = c;
+  c->bytes += cm->bytes;
+  *out = cm;
+  return SQLITE_OK;
 }
 
 int cache_get(SiamCache *c, sqlite3 *db, const char *name, CachedModel **out, char err[SIAM_ERRMAX]) {
-  sqlite3_int64 revision = 0;
-  int found = store_model_revision(db, name, &revision, err);
-  CachedModel *cm = find(c, name);
-  if (cm && (found != 1 || cm->revision != revision)) {
-    unlist(c, cm);  /* deleted or changed: let it go */
-    cm = NULL;
+  StoreModel sm;
+  *out = NULL;
+  int rc = store_open_model(db, name, &sm, err), intact = 0;
+  if (rc != SQLITE_OK) {
+    CachedModel *gone = find(c, name);
+    if (gone && rc == SQLITE_ERROR) unlist(c, gone);  /* deleted: let it go */
+    return rc;
   }
-  if (found != 1) return found == 0 ? 1 : -1;
-  if (!cm) {
-    cm = load(db, name, revision, err);
-    if (!cm) return -1;
-    cm->next = c->head;
-    c->head = cm;
+  const char *filename = db_filename(db, sm.schema);
+  rc = schema_trusted(c, db, &sm, filename, &intact, err);
+  CachedModel *cm = rc == SQLITE_OK ? find(c, name) : NULL;
+  if (cm && intact && same_key(&cm->key, &sm, filename)) {
+    to_front(c, cm);
+    cm->refs++;
+    *out = cm;
+  } else if (rc == SQLITE_OK) {
+    if (cm) unlist(c, cm);  /* changed: let it go */
+    rc = load(c, db, name, &sm, filename, &cm, err);
+    if (rc == SQLITE_OK && intact) {
+      cm->next = c->head;
+      c->head = cm;
+      cm->refs++;
+    }
+    if (rc == SQLITE_OK) *out = cm;
   }
-  cm->refs++;
-  *out = cm;
-  return 0;
+  store_close_model(&sm);
+  return rc;
 }
 
 /* ---- the embedding cache ------------------------------------------------------ */

@@ -15,9 +15,10 @@
 ** loaded too.  The revision column is left out: the triggers stamp a new one,
 ** which tells every connection that has the old model cached to reload.
 **
-** How it works: each table is read by one SELECT that builds the INSERT text
-** with quote() (TEXT quoted, BLOB as X'...'), run on the caller's connection
-** inside the calling statement, so all rows come from one snapshot.
+** How it works: store_open_model finds the model (in main or an attached
+** database) and holds its snapshot open; each table is then read by one
+** SELECT that builds the INSERT text with quote() (TEXT quoted, BLOB as
+** X'...'), so all rows come from that one snapshot.
 */
 #include "dump.h"
 
@@ -25,18 +26,19 @@
 #include "store.h"
 #include "vtabs.h"
 
-/* One INSERT statement a row, for the model ?1; every column but revision.
-** Tensors and tokens in key order, so the same model gives the same text. */
+/* One INSERT statement a row, for the model ?1 in the schema %w; every
+** column but revision.  Tensors and tokens in key order, so the same model
+** gives the same text. */
 static const char *const insert_queries[] = {
     "SELECT 'INSERT INTO siam_model(name, config, source, created_at, updated_at) VALUES ('"
     " || quote(name) || ', ' || quote(config) || ', ' || quote(source) || ', '"
-    " || quote(created_at) || ', ' || quote(updated_at) || ');' FROM siam_model WHERE name = ?1",
+    " || quote(created_at) || ', ' || quote(updated_at) || ');' FROM \"%w\".siam_model WHERE name = ?1",
     "SELECT 'INSERT INTO siam_tensor(model, name, dtype, shape, data) VALUES ('"
     " || quote(model) || ', ' || quote(name) || ', ' || quote(dtype) || ', ' || quote(shape) || ', '"
-    " || quote(data) || ');' FROM siam_tensor WHERE model = ?1 ORDER BY name",
+    " || quote(data) || ');' FROM \"%w\".siam_tensor WHERE model = ?1 ORDER BY name",
     "SELECT 'INSERT INTO siam_vocab(model, id, token) VALUES ('"
     " || quote(model) || ', ' || quote(id) || ', ' || quote(token) || ');'"
-    " FROM siam_vocab WHERE model = ?1 ORDER BY id",
+    " FROM \"%w\".siam_vocab WHERE model = ?1 ORDER BY id",
 };
 
 static void dump_error(sqlite3_context *ctx, const char *msg) {
@@ -51,11 +53,14 @@ static void dump_error(sqlite3_context *ctx, const char *msg) {
 
 /* Appends the rows of one insert query, one statement a line; 0, or -1 with
 ** the database's error in err. */
-static int append_inserts(sqlite3 *db, sqlite3_str *out, const char *query, const char *model,
-                          char err[SIAM_ERRMAX]) {
+static int append_inserts(sqlite3 *db, sqlite3_str *out, const char *query_fmt, const StoreModel *sm,
+                          const char *model, char err[SIAM_ERRMAX]) {
+  char *query = sqlite3_mprintf(query_fmt, sm->schema);
+  if (!query) return siam_errf(err, "out of memory");
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(db, query, -1, &st, NULL) != SQLITE_OK)
-    return siam_errf(err, "reading the model tables: %s", sqlite3_errmsg(db));
+  int prepared = sqlite3_prepare_v2(db, query, -1, &st, NULL);
+  sqlite3_free(query);
+  if (prepared != SQLITE_OK) return siam_errf(err, "reading the model tables: %s", sqlite3_errmsg(db));
   sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -67,8 +72,9 @@ static int append_inserts(sqlite3 *db, sqlite3_str *out, const char *query, cons
   return failed;
 }
 
-/* The whole dump of `model` (which exists) into out. */
-static int write_dump(sqlite3 *db, sqlite3_str *out, const char *model, char err[SIAM_ERRMAX]) {
+/* The whole dump of the open model into out. */
+static int write_dump(sqlite3 *db, sqlite3_str *out, const StoreModel *sm, const char *model,
+                      char err[SIAM_ERRMAX]) {
   /* The name stays out of the comment: a newline in it would end the comment. */
   sqlite3_str_appendall(out,
                         "-- siam_dump: recreates one siamsql model, replacing any model of that name.\n"
@@ -81,7 +87,7 @@ static int write_dump(sqlite3 *db, sqlite3_str *out, const char *model, char err
                       "DELETE FROM siam_vocab WHERE model = %Q;\n",
                       model, model, model);
   for (size_t i = 0; i < sizeof insert_queries / sizeof *insert_queries; i++)
-    if (append_inserts(db, out, insert_queries[i], model, err)) return -1;
+    if (append_inserts(db, out, insert_queries[i], sm, model, err)) return -1;
   sqlite3_str_appendall(out, "COMMIT;\n");
   return 0;
 }
@@ -97,20 +103,22 @@ void fn_dump(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   const char *model = (const char *)sqlite3_value_text(argv[0]);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   char err[SIAM_ERRMAX];
-  sqlite3_int64 revision;
-  int found = store_model_revision(db, model, &revision, err);
-  if (found <= 0) {
-    if (found == 0) sqlite3_snprintf(sizeof err, err, "no model named '%s'", model);
+  StoreModel sm;
+  int rc = store_open_model(db, model, &sm, err);
+  if (rc != SQLITE_OK) {
     dump_error(ctx, err);
+    if (rc != SQLITE_ERROR) sqlite3_result_error_code(ctx, rc);  /* BUSY, NOMEM... as SQLite gave them */
     return;
   }
   sqlite3_str *out = sqlite3_str_new(db);
-  if (write_dump(db, out, model, err)) {
+  int failed = write_dump(db, out, &sm, model, err);
+  store_close_model(&sm);
+  if (failed) {
     sqlite3_free(sqlite3_str_finish(out));
     dump_error(ctx, err);
     return;
   }
-  int rc = sqlite3_str_errcode(out);
+  rc = sqlite3_str_errcode(out);
   int n = sqlite3_str_length(out);
   char *text = sqlite3_str_finish(out);
   if (rc == SQLITE_TOOBIG) {

@@ -18,8 +18,13 @@
 ** How it works.  siam_embed is called once per row and cannot batch.  Here
 ** xFilter prepares the query and reads a chunk of rows (up to CHUNK rows or
 ** CHUNK_BYTES of text), embeds the chunk with one siam_model_embed_batch call
-** (which sorts by length and runs on all cores), and yields it in the query's
+** (packed into long sequences, on all cores), and yields it in the query's
 ** order; when the chunk runs out, xNext reads the next one.
+**
+** One snapshot: xFilter steps the query once before it looks the model up,
+** so when the model tables and the query's tables share a database, the
+** model is read in the query's own read transaction.  Embedding stops at
+** sqlite3_interrupt() (stop.h).
 **
 ** DIRECTONLY: it runs SQL text given as an argument, so it must never run
 ** from a view or trigger in a database someone else wrote.  The query must be
@@ -27,6 +32,7 @@
 */
 #include <string.h>
 
+#include "stop.h"
 #include "vtabs.h"
 
 #define CHUNK 512                    /* rows embedded per siam_model_embed_batch call */
@@ -46,6 +52,7 @@ typedef struct {
   sqlite3_vtab_cursor base;
   CachedModel *cm;     /* held while the cursor runs */
   sqlite3_stmt *query; /* the user's query, NULL once exhausted */
+  int pending;         /* the query has stepped to a row not yet read */
   sqlite3_int64 n_read;/* rows read so far, for error messages */
   sqlite3_int64 rowid; /* position of the current row, from 1 */
   int dim;
@@ -65,13 +72,13 @@ static int each_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
   (void)argv;
   (void)err;
   int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id, embedding BLOB, model HIDDEN, sql HIDDEN)");
+  if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
   if (rc != SQLITE_OK) return rc;
   EachVtab *v = sqlite3_malloc(sizeof *v);
   if (!v) return SQLITE_NOMEM;
   memset(v, 0, sizeof *v);
   v->db = db;
   v->cache = aux;
-  sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
   *out = &v->base;
   return SQLITE_OK;
 }
@@ -104,6 +111,7 @@ static void reset(EachCursor *c) {
   clear_chunk(c);
   sqlite3_finalize(c->query);
   c->query = NULL;
+  c->pending = 0;
   cached_model_release(c->cm);
   c->cm = NULL;
   sqlite3_free(c->emb);
@@ -157,18 +165,39 @@ static int read_row(EachCursor *c, int i, size_t *used) {
   return c->ids[i] ? SQLITE_OK : SQLITE_NOMEM;
 }
 
+/* Steps the query, unless a row is pending from xFilter. */
+static int step_query(EachCursor *c) {
+  if (c->pending) {
+    c->pending = 0;
+    return SQLITE_ROW;
+  }
+  return sqlite3_step(c->query);
+}
+
+/* Embeds the chunk's texts; stops at sqlite3_interrupt(). */
+static int embed_chunk(EachCursor *c, const char *const *texts, const size_t *lens, int nb) {
+  sqlite3_vtab *vtab = c->base.pVtab;
+  StopScope s;
+  stop_begin(&s, ((EachVtab *)vtab)->db);
+  int failed = siam_model_embed_batch(cached_model(c->cm), texts, lens, nb, c->emb);
+  int stopped = stop_end(&s);
+  if (!failed) return SQLITE_OK;
+  if (stopped) return vtab_fail_code(vtab, SQLITE_INTERRUPT, FN, "interrupted");
+  return vtab_fail_code(vtab, SQLITE_NOMEM, FN, "out of memory embedding %d texts", nb);
+}
+
 /* Reads and embeds the next chunk; at the end of the query, n is 0. */
 static int next_chunk(EachCursor *c) {
   sqlite3_vtab *vtab = c->base.pVtab;
   clear_chunk(c);
   size_t used = 0;
   while (c->query && c->n < CHUNK && used < CHUNK_BYTES) {
-    int rc = sqlite3_step(c->query);
+    int rc = step_query(c);
     if (rc == SQLITE_DONE) {
       sqlite3_finalize(c->query);
       c->query = NULL;
     } else if (rc != SQLITE_ROW) {
-      return vtab_fail(vtab, FN, "%s", sqlite3_errmsg(((EachVtab *)vtab)->db));
+      return vtab_fail_db(vtab, ((EachVtab *)vtab)->db, FN);
     } else {
       rc = read_row(c, c->n, &used);
       c->n++;  /* slot i is cleared by clear_chunk even when read_row failed */
@@ -185,9 +214,7 @@ static int next_chunk(EachCursor *c) {
     lens[nb] = c->len[i];
     c->batch[i] = nb++;
   }
-  if (nb && siam_model_embed_batch(cached_model(c->cm), texts, lens, nb, c->emb))
-    return vtab_fail(vtab, FN, "out of memory embedding %d texts", nb);
-  return SQLITE_OK;
+  return nb ? embed_chunk(c, texts, lens, nb) : SQLITE_OK;
 }
 
 /* argv: model name, SQL text. */
@@ -206,17 +233,8 @@ static int each_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_st
   const char *sql = (const char *)sqlite3_value_text(argv[1]);
   if (!name || !sql) return SQLITE_NOMEM;
 
-  char err[SIAM_ERRMAX];
-  int rc = cache_get(v->cache, v->db, name, &c->cm, err);
-  if (rc == 1) return vtab_fail(&v->base, FN, "no model named '%s'", name);
-  if (rc) return vtab_fail(&v->base, FN, "%s", err);
-  c->dim = siam_model_dim(cached_model(c->cm));
-  c->emb = sqlite3_malloc64((sqlite3_uint64)CHUNK * c->dim * sizeof(float));
-  if (!c->emb) return SQLITE_NOMEM;
-
   const char *tail = NULL;
-  if (sqlite3_prepare_v2(v->db, sql, -1, &c->query, &tail) != SQLITE_OK)
-    return vtab_fail(&v->base, FN, "%s", sqlite3_errmsg(v->db));
+  if (sqlite3_prepare_v2(v->db, sql, -1, &c->query, &tail) != SQLITE_OK) return vtab_fail_db(&v->base, v->db, FN);
   while (tail && (*tail == ' ' || *tail == '\t' || *tail == '\n' || *tail == '\r' || *tail == ';')) tail++;
   if (!c->query) return vtab_fail(&v->base, FN, "SQL text holds no statement");
   if (tail && *tail) return vtab_fail(&v->base, FN, "SQL text must be one statement, found more after it");
@@ -224,6 +242,25 @@ static int each_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_st
   if (sqlite3_column_count(c->query) < 2)
     return vtab_fail(&v->base, FN, "the query must return 2 columns (id, text), it returns %d",
                      sqlite3_column_count(c->query));
+  /* The first step begins the query's read transaction; the model is read
+  ** after it, in the same snapshot where they share a database. */
+  int rc = sqlite3_step(c->query);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return vtab_fail_db(&v->base, v->db, FN);
+  c->pending = rc == SQLITE_ROW;
+  if (rc == SQLITE_DONE) {  /* stepped again it would start over */
+    sqlite3_finalize(c->query);
+    c->query = NULL;
+  }
+
+  char err[SIAM_ERRMAX];
+  StopScope s;
+  stop_begin(&s, v->db);
+  rc = cache_get(v->cache, v->db, name, &c->cm, err);
+  stop_end(&s);
+  if (rc != SQLITE_OK) return vtab_fail_code(&v->base, rc, FN, "%s", err);
+  c->dim = siam_model_dim(cached_model(c->cm));
+  c->emb = sqlite3_malloc64((sqlite3_uint64)CHUNK * c->dim * sizeof(float));
+  if (!c->emb) return SQLITE_NOMEM;
   rc = next_chunk(c);
   c->rowid = 1;
   return rc;

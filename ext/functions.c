@@ -15,16 +15,18 @@
 #include "functions.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/blas.h"
 #include "../model/gemm.h"
+#include "../model/pool.h"
 #include "../model/vecsearch.h"
 #include "cache.h"
+#include "stop.h"
 #include "store.h"
 #include "vtabs.h"
 
@@ -33,19 +35,33 @@
 #endif
 
 
-static void fail(sqlite3_context *ctx, const char *fn, const char *fmt, ...) {
+/* Reports "fn: message" with result code rc (SQLITE_BUSY stays SQLITE_BUSY,
+** so hosts that retry on a busy database retry). */
+static void fail_rc(sqlite3_context *ctx, int rc, const char *fn, const char *fmt, va_list ap) {
   char msg[SIAM_ERRMAX];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
   char *full = sqlite3_mprintf("%s: %s", fn, msg);
   if (full) {
     sqlite3_result_error(ctx, full, -1);
     sqlite3_free(full);
+    if (rc != SQLITE_ERROR) sqlite3_result_error_code(ctx, rc);
   } else {
     sqlite3_result_error_nomem(ctx);
   }
+}
+
+static void fail(sqlite3_context *ctx, const char *fn, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fail_rc(ctx, SQLITE_ERROR, fn, fmt, ap);
+  va_end(ap);
+}
+
+static void fail_code(sqlite3_context *ctx, int rc, const char *fn, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fail_rc(ctx, rc, fn, fmt, ap);
+  va_end(ap);
 }
 
 /* Argument i must be TEXT; returns it or NULL after reporting. */
@@ -67,9 +83,18 @@ static CachedModel *model_arg(sqlite3_context *ctx, const char *fn, sqlite3_valu
   if (!name) return NULL;
   char err[SIAM_ERRMAX];
   int rc = cache_get(sqlite3_user_data(ctx), sqlite3_context_db_handle(ctx), name, &cm, err);
-  if (rc == 1) fail(ctx, fn, "no model named '%s'", name);
-  if (rc == -1) fail(ctx, fn, "%s", err);
-  return rc == 0 ? cm : NULL;
+  if (rc != SQLITE_OK) fail_code(ctx, rc, fn, "%s", err);
+  return rc == SQLITE_OK ? cm : NULL;
+}
+
+/* Runs body with sqlite3_interrupt() able to stop the model work in it
+** (loading, tokenizing, embedding): stop.h. */
+static void interruptible(sqlite3_context *ctx, sqlite3_value **argv,
+                          void (*body)(sqlite3_context *, sqlite3_value **)) {
+  StopScope s;
+  stop_begin(&s, sqlite3_context_db_handle(ctx));
+  body(ctx, argv);
+  stop_end(&s);
 }
 
 /* Hands the reference to the statement (SQLite may release it at once). */
@@ -106,7 +131,8 @@ static float *embed_new(sqlite3_context *ctx, const char *fn, CachedModel *cm, c
   float *out = sqlite3_malloc64((sqlite3_uint64)siam_model_dim(m) * sizeof(float));
   if (!out || (cached ? cached_embed(cm, text, n, out) : siam_model_embed(m, text, n, out))) {
     sqlite3_free(out);
-    fail(ctx, fn, "out of memory");
+    if (siam_stop_was_requested()) fail_code(ctx, SQLITE_INTERRUPT, fn, "interrupted");
+    else fail_code(ctx, SQLITE_NOMEM, fn, "out of memory");
     return NULL;
   }
   return out;
@@ -114,8 +140,7 @@ static float *embed_new(sqlite3_context *ctx, const char *fn, CachedModel *cm, c
 
 /* ---- siam_embed(model, text) -------------------------------------------- */
 
-void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  (void)argc;
+static void embed(sqlite3_context *ctx, sqlite3_value **argv) {
   const char *fn = "siam_embed";
   CachedModel *cm = model_arg(ctx, fn, argv, 0);
   if (!cm) return;
@@ -130,10 +155,21 @@ void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   keep_model(ctx, 0, cm);
 }
 
+void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  interruptible(ctx, argv, embed);
+}
+
 /* ---- siam_similarity ----------------------------------------------------- */
 
 /* Every cosine siamsql reports comes from siam_vec_cosine (siam_nearest and
 ** siam_pairs rescore with it too, so their scores equal siam_similarity's). */
+
+static int finite_vector(const float *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i])) return 0;
+  return 1;
+}
 
 /* siam_similarity(blob_a, blob_b): cosine of two stored float32 vectors. */
 static void similarity_of_vectors(sqlite3_context *ctx, sqlite3_value **argv) {
@@ -150,19 +186,25 @@ static void similarity_of_vectors(sqlite3_context *ctx, sqlite3_value **argv) {
     }
   }
   int na = sqlite3_value_bytes(argv[0]), nb = sqlite3_value_bytes(argv[1]);
-  if (na != nb)
+  if (na != nb) {
     fail(ctx, fn, "vectors differ in dimension (%d and %d floats)", na / 4, nb / 4);
-  else if (na == 0 || na % 4)
-    fail(ctx, fn, "a float32 vector blob must be a non-zero multiple of 4 bytes, got %d", na);
-  else
-    sqlite3_result_double(ctx, siam_vec_cosine(sqlite3_value_blob(argv[0]), sqlite3_value_blob(argv[1]), (size_t)na / 4));
-}
-
-void fn_similarity(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  if (argc == 2) {
-    similarity_of_vectors(ctx, argv);
     return;
   }
+  if (na == 0 || na % 4) {
+    fail(ctx, fn, "a float32 vector blob must be a non-zero multiple of 4 bytes, got %d", na);
+    return;
+  }
+  const float *v[2] = {sqlite3_value_blob(argv[0]), sqlite3_value_blob(argv[1])};
+  for (int i = 0; i < 2; i++) {
+    if (!finite_vector(v[i], (size_t)na / 4)) {  /* as siam_nearest and siam_pairs refuse one */
+      fail(ctx, fn, "vector %d holds NaN or infinite values", i + 1);
+      return;
+    }
+  }
+  sqlite3_result_double(ctx, siam_vec_cosine(v[0], v[1], (size_t)na / 4));
+}
+
+static void similarity_of_texts(sqlite3_context *ctx, sqlite3_value **argv) {
   const char *fn = "siam_similarity";
   CachedModel *cm = model_arg(ctx, fn, argv, 0);
   if (!cm) return;
@@ -182,10 +224,17 @@ void fn_similarity(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   keep_model(ctx, 0, cm);
 }
 
+void fn_similarity(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  if (argc == 2) {
+    similarity_of_vectors(ctx, argv);
+    return;
+  }
+  interruptible(ctx, argv, similarity_of_texts);
+}
+
 /* ---- siam_tokenize(model, text), siam_dim(model), siam_config(model) ------ */
 
-void fn_tokenize(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  (void)argc;
+static void tokenize(sqlite3_context *ctx, sqlite3_value **argv) {
   const char *fn = "siam_tokenize";
   CachedModel *cm = model_arg(ctx, fn, argv, 0);
   if (!cm) return;
@@ -203,9 +252,12 @@ void fn_tokenize(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     for (int i = 0; i < count; i++) sqlite3_str_appendf(s, i ? ",%d" : "%d", ids[i]);
     sqlite3_str_appendchar(s, 1, ']');
     char *json = sqlite3_str_finish(s);
-    if (count < 0 || !json) {
+    if (count < 0 && siam_stop_was_requested()) {
       sqlite3_free(json);
-      fail(ctx, fn, "out of memory");
+      fail_code(ctx, SQLITE_INTERRUPT, fn, "interrupted");
+    } else if (count < 0 || !json) {
+      sqlite3_free(json);
+      fail_code(ctx, SQLITE_NOMEM, fn, "out of memory");
     } else {
       sqlite3_result_text(ctx, json, -1, sqlite3_free);
       sqlite3_result_subtype(ctx, 'J');  /* JSON, as SQLite's json1 marks it */
@@ -215,16 +267,24 @@ void fn_tokenize(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   keep_model(ctx, 0, cm);
 }
 
-void fn_dim(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+void fn_tokenize(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
+  interruptible(ctx, argv, tokenize);
+}
+
+static void dim(sqlite3_context *ctx, sqlite3_value **argv) {
   CachedModel *cm = model_arg(ctx, "siam_dim", argv, 0);
   if (!cm) return;
   sqlite3_result_int(ctx, siam_model_dim(cached_model(cm)));
   keep_model(ctx, 0, cm);
 }
 
-void fn_config(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+void fn_dim(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
+  interruptible(ctx, argv, dim);
+}
+
+static void config(sqlite3_context *ctx, sqlite3_value **argv) {
   CachedModel *cm = model_arg(ctx, "siam_config", argv, 0);
   if (!cm) return;
   char *json = siam_config_to_json(siam_model_config(cached_model(cm)));
@@ -232,6 +292,27 @@ void fn_config(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   else sqlite3_result_error_nomem(ctx);
   siam_free(json);
   keep_model(ctx, 0, cm);
+}
+
+void fn_config(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  interruptible(ctx, argv, config);
+}
+
+/* siam_revision(model): the revision of the model this statement's other
+** siam_* calls use (it changes with every change of the model's rows):
+** stored beside an embedding, it tells which embeddings a later update of
+** the model made stale. */
+static void revision(sqlite3_context *ctx, sqlite3_value **argv) {
+  CachedModel *cm = model_arg(ctx, "siam_revision", argv, 0);
+  if (!cm) return;
+  sqlite3_result_int64(ctx, cached_revision(cm));
+  keep_model(ctx, 0, cm);
+}
+
+void fn_revision(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  interruptible(ctx, argv, revision);
 }
 
 /* ---- siam_import / siam_export ------------------------------------------- */
@@ -305,41 +386,59 @@ void fn_import(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   SiamBundle b;
   char err[SIAM_ERRMAX];
+  int rc;
   memset(&b, 0, sizeof b);
   if (siam_bundle_read_dir(&b, dir, err) || siam_bundle_check_tokenizer(&b, err)) {
     fail(ctx, fn, "%s: %s", dir, err);  /* a vocab the loader would refuse is refused now */
   } else if (o.has_dtype && siam_bundle_convert(&b, o.dtype, err)) {
     fail(ctx, fn, "%s", err);
-  } else if (store_write_bundle(sqlite3_context_db_handle(ctx), name, &b, dir, o.replace, err)) {
-    fail(ctx, fn, "%s", err);
+  } else if ((rc = store_write_bundle(sqlite3_context_db_handle(ctx), name, &b, dir, o.replace, err)) != SQLITE_OK) {
+    fail_code(ctx, rc, fn, "%s", err);
   } else {
     sqlite3_result_int(ctx, b.n_tensors);
   }
   siam_bundle_free(&b);
 }
 
+/* The model is read in one snapshot (store_open_model), then written to a
+** new directory beside dir that takes dir's place only once complete. */
 void fn_export(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   const char *fn = "siam_export";
   const char *name = text_arg(ctx, fn, argv, 0, "model name");
   const char *dir = name ? text_arg(ctx, fn, argv, 1, "directory") : NULL;
   Options o;
   if (!dir || parse_options(ctx, fn, argc, argv, 2, "overwrite", &o)) return;
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
   SiamBundle b;
+  StoreModel sm;
   char err[SIAM_ERRMAX];
-  sqlite3_int64 rev;
-  int found = store_model_revision(sqlite3_context_db_handle(ctx), name, &rev, err);
-  if (found != 1) {
-    if (found == 0) fail(ctx, fn, "no model named '%s'", name);
-    else fail(ctx, fn, "%s", err);
-    return;
-  }
-  if (store_read_bundle(sqlite3_context_db_handle(ctx), name, &b, err))
-    fail(ctx, fn, "%s", err);
+  memset(&b, 0, sizeof b);
+  StopScope s;
+  stop_begin(&s, db);
+  int rc = store_open_model(db, name, &sm, err);
+  if (rc == SQLITE_OK) rc = store_read_bundle(db, &sm, name, &b, err);
+  store_close_model(&sm);
+  stop_end(&s);
+  if (rc != SQLITE_OK)
+    fail_code(ctx, rc, fn, "%s", err);
   else if (siam_bundle_write_dir(&b, dir, o.overwrite, err))
     fail(ctx, fn, "%s: %s", dir, err);
   else
     sqlite3_result_int(ctx, b.n_tensors);
   siam_bundle_free(&b);
+}
+
+/* siam_upgrade(): creates or repairs the model tables' triggers and index in
+** main; 1 if anything was missing or different.  Until then, the models of a
+** database written by siamsql 0.1 are loaded again at every statement (its
+** revisions cannot be trusted). */
+void fn_upgrade(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  char err[SIAM_ERRMAX];
+  int changed = 0, rc = store_upgrade(sqlite3_context_db_handle(ctx), &changed, err);
+  if (rc != SQLITE_OK) fail_code(ctx, rc, "siam_upgrade", "%s", err);
+  else sqlite3_result_int(ctx, changed);
 }
 
 /* ---- siam_pack(raw) / siam_unpack(frame) ------------------------------------ */
@@ -380,8 +479,12 @@ void fn_unpack(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   void *raw = NULL;
   char err[SIAM_ERRMAX];
   const void *frame = blob_arg(ctx, "siam_unpack", argv[0], "holding a zstd frame", &n, &is_null);
-  /* A frame declares its size; never inflate past what SQLite could store. */
+  /* A frame declares its size; never inflate past what SQLite could store,
+  ** nor past this connection's memory limit (a few bytes of zstd can declare
+  ** a gigabyte of zeros). */
   size_t limit = (size_t)sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1);
+  sqlite3_int64 budget = cache_limit(sqlite3_user_data(ctx), LIMIT_CONNECTION);
+  if ((sqlite3_uint64)budget < limit) limit = (size_t)budget;
   if (is_null)
     sqlite3_result_null(ctx);
   else if (frame && siam_blob_unpack_alloc(frame, n, limit, &raw, &raw_n, err))
@@ -408,14 +511,21 @@ void fn_f32(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   float *v = n >= 0 ? sqlite3_malloc64((sqlite3_uint64)(n ? n : 1) * sizeof *v) : NULL;
   int i = 0;
   const cJSON *x, *items = v ? arr : NULL;
+  int out_of_range = 0;
   cJSON_ArrayForEach(x, items) {
     if (!cJSON_IsNumber(x)) break;
+    if (!(fabs(x->valuedouble) <= FLT_MAX)) {  /* would be stored as an infinity */
+      out_of_range = 1;
+      break;
+    }
     v[i++] = (float)x->valuedouble;
   }
   if (n < 0)
     fail(ctx, fn, "argument must be a JSON array of numbers");
   else if (!v)
     sqlite3_result_error_nomem(ctx);
+  else if (out_of_range)
+    fail(ctx, fn, "element %d (%g) is outside the float32 range", i, x->valuedouble);
   else if (i != n)
     fail(ctx, fn, "element %d is not a number", i);
   else {
@@ -452,23 +562,19 @@ void fn_f32_json(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 /* ---- siam_info() ------------------------------------------------------------ */
 
-/* What this build runs on: a JSON object with the encoder's dense kernel
-** (avx512 or portable), the OpenBLAS core (similarity search) and threads.
-** Loads OpenBLAS if nothing has yet. */
+/* What this build runs on, and this connection's memory: a JSON object with
+** the matrix kernel (avx512 or portable: the encoder's and similarity
+** search's), the thread count, and the memory limits and what this
+** connection's models hold now. */
 void fn_info(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
-  char err[SIAM_ERRMAX];
-  if (siam_blas_init(err)) {
-    fail(ctx, "siam_info", "%s", err);
-    return;
-  }
-  const char *env = getenv("OPENBLAS_CORETYPE");
+  SiamCache *c = sqlite3_user_data(ctx);
   char *json = sqlite3_mprintf(
-      "{\"version\":\"%s\",\"encoder_kernel\":\"%s\",\"blas\":\"OpenBLAS\",\"blas_core\":\"%s\","
-      "\"core_chosen_by\":\"%s\",\"threads\":%d}",
-      SIAMSQL_VERSION, siam_linear_native() ? "avx512" : "portable", siam_blas_core(),
-      siam_blas_core_chosen() ? "siamsql (CPUID)" : env ? "OPENBLAS_CORETYPE" : "OpenBLAS", siam_get_threads());
+      "{\"version\":\"%s\",\"encoder_kernel\":\"%s\",\"threads\":%d,"
+      "\"memory\":{\"models\":%lld,\"model_limit\":%lld,\"connection_limit\":%lld}}",
+      SIAMSQL_VERSION, siam_linear_native() ? "avx512" : "portable", siam_get_threads(), (long long)cache_bytes(c),
+      (long long)cache_limit(c, LIMIT_MODEL), (long long)cache_limit(c, LIMIT_CONNECTION));
   if (json) sqlite3_result_text(ctx, json, -1, sqlite3_free);
   else sqlite3_result_error_nomem(ctx);
 }
@@ -485,11 +591,37 @@ void fn_threads(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       return;
     }
     sqlite3_int64 n = sqlite3_value_int64(argv[0]);
-    if (n > 1024) {
-      fail(ctx, "siam_threads", "thread count %lld is out of range (at most 1024)", (long long)n);
+    if (n > SIAM_MAX_THREADS) {
+      fail(ctx, "siam_threads", "thread count %lld is out of range (at most %d)", (long long)n, SIAM_MAX_THREADS);
       return;
     }
-    siam_set_threads((int)n);
+    siam_set_threads(n > 0 ? (int)n : 0);
   }
   sqlite3_result_int(ctx, siam_get_threads());
+}
+
+/* ---- siam_memory_limit(scope [, bytes]) -------------------------------------------- */
+
+/* Sets (with bytes) and returns this connection's memory limit for one model
+** ('model') or all its models together ('connection'). */
+void fn_memory_limit(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  const char *fn = "siam_memory_limit";
+  SiamCache *c = sqlite3_user_data(ctx);
+  const char *scope = sqlite3_value_type(argv[0]) == SQLITE_TEXT ? (const char *)sqlite3_value_text(argv[0]) : "";
+  CacheLimit which;
+  if (scope && strcmp(scope, "model") == 0) which = LIMIT_MODEL;
+  else if (scope && strcmp(scope, "connection") == 0) which = LIMIT_CONNECTION;
+  else {
+    fail(ctx, fn, "scope must be 'model' or 'connection'");
+    return;
+  }
+  if (argc == 2) {
+    sqlite3_int64 bytes = sqlite3_value_int64(argv[1]);
+    if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER || bytes < 0 || bytes > cache_limit_max()) {
+      fail(ctx, fn, "bytes must be an INTEGER from 0 to %lld", (long long)cache_limit_max());
+      return;
+    }
+    cache_set_limit(c, which, bytes);
+  }
+  sqlite3_result_int64(ctx, cache_limit(c, which));
 }

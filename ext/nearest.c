@@ -25,9 +25,9 @@
 ** (ties for the k-th place aside) without calling a function per row or per
 ** pair: the column is read into memory once (vecsnap.c, which keeps it for
 ** the next statement while the data is unchanged), then model/vecsearch.c
-** scores it with blocked sgemm: one matrix-vector product per query for
-** siam_nearest, tiles of the n x n product for siam_pairs, yielded tile by
-** tile (n * dim floats more for a normalized copy).
+** scores it: one pass of dot products per query for siam_nearest, tiles of
+** the n x n product (siamsql's own matrix kernel) for siam_pairs, yielded
+** tile by tile (n * dim floats more for a normalized copy).
 **
 ** DIRECTONLY: they read a table named by a string, so a view or trigger in a
 ** database someone else wrote cannot use them.  Table and column are quoted
@@ -55,13 +55,13 @@ static int search_disconnect(sqlite3_vtab *vtab) {
 
 static int search_connect(sqlite3 *db, void *slot, const char *schema, sqlite3_vtab **out) {
   int rc = sqlite3_declare_vtab(db, schema);
+  if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
   if (rc != SQLITE_OK) return rc;
   SearchVtab *v = sqlite3_malloc(sizeof *v);
   if (!v) return SQLITE_NOMEM;
   memset(v, 0, sizeof *v);
   v->db = db;
   v->slot = slot;
-  sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
   *out = &v->base;
   return SQLITE_OK;
 }

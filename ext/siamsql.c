@@ -8,22 +8,48 @@
 ** Loading registers functions only; the model tables are created by the first
 ** import.  Each connection gets its own model cache, shared by its functions
 ** and freed when the last of them is (when the connection closes).
+**
+** Each function's flags, and why:
+**   - MODEL: functions that read the model tables (siam_embed, siam_similarity
+**     with a model, siam_tokenize, siam_dim, siam_config, siam_revision, siam_dump).
+**     Not DETERMINISTIC: their result changes when the model's rows change,
+**     so SQLite must never store one in an index, a generated column or a
+**     CHECK constraint (it refuses them there with "non-deterministic
+**     functions prohibited ...": an index over siam_embed would go stale at
+**     the next model update and PRAGMA integrity_check would find it
+**     corrupt).  Not INNOCUOUS: they read tables and may allocate a model's
+**     worth of memory, so a view or trigger in a schema the connection does
+**     not trust (PRAGMA trusted_schema=OFF) cannot call them.
+**   - PURE: functions of their arguments alone (siam_similarity of two
+**     vectors, siam_pack, siam_unpack, siam_f32, siam_f32_json):
+**     DETERMINISTIC and INNOCUOUS, usable anywhere.
+**   - siam_info: neither (it reports process and connection state).
+**   - DIRECTONLY: what touches files (siam_import, siam_export) or changes
+**     the schema or process or connection state (siam_upgrade, siam_threads,
+**     siam_memory_limit): never
+**     from a view or trigger inside a database file someone handed you.
+**   - The table-valued functions (siam_embed_each, siam_nearest, siam_pairs)
+**     mark themselves DIRECTONLY too (vtabs.h).
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT1
+
+#include <stdio.h>
 
 #include "cache.h"
 #include "dump.h"
 #include "functions.h"
 #include "vtabs.h"
 
-/* Pure functions of their arguments and the model tables.  DETERMINISTIC so
-** they can be used in indexes, generated columns and views (a model update
-** does not rewrite values stored earlier: re-embed after changing a model). */
+#define MODEL SQLITE_UTF8
 #define PURE (SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS)
-/* File-system access belongs to the user, never to a trigger or view inside
-** a database file someone handed them. */
+#define STATE (SQLITE_UTF8 | SQLITE_DIRECTONLY)
 #define FILES (SQLITE_UTF8 | SQLITE_DIRECTONLY)
+
+/* The oldest SQLite siamsql runs on: sqlite3_txn_state() is 3.34's,
+** SQLITE_DIRECTONLY 3.31's. */
+#define MIN_SQLITE_VERSION 3034000
+#define MIN_SQLITE_VERSION_TEXT "3.34.0"
 
 static const struct {
   const char *name;
@@ -31,29 +57,36 @@ static const struct {
   int flags;
   void (*fn)(sqlite3_context *, int, sqlite3_value **);
 } functions[] = {
-    {"siam_embed", 2, PURE, fn_embed},
-    {"siam_similarity", 3, PURE, fn_similarity},
+    {"siam_embed", 2, MODEL, fn_embed},
+    {"siam_similarity", 3, MODEL, fn_similarity},
     {"siam_similarity", 2, PURE, fn_similarity},
-    {"siam_tokenize", 2, PURE, fn_tokenize},
-    {"siam_dim", 1, PURE, fn_dim},
-    {"siam_config", 1, PURE, fn_config},
-    {"siam_dump", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_dump},  /* not DETERMINISTIC: its text follows the tables */
+    {"siam_tokenize", 2, MODEL, fn_tokenize},
+    {"siam_dim", 1, MODEL, fn_dim},
+    {"siam_config", 1, MODEL, fn_config},
+    {"siam_revision", 1, MODEL, fn_revision},
+    {"siam_dump", 1, MODEL, fn_dump},
     {"siam_pack", 1, PURE, fn_pack},
     {"siam_unpack", 1, PURE, fn_unpack},
     {"siam_f32", 1, PURE, fn_f32},
     {"siam_f32_json", 1, PURE, fn_f32_json},
-    {"siam_info", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_info},  /* not DETERMINISTIC: thread count can change */
-    /* Not DETERMINISTIC: it changes process state.  DIRECTONLY: a view or
-    ** trigger must not change how the host process uses its cores. */
-    {"siam_threads", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_threads},
-    {"siam_threads", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_threads},
+    {"siam_info", 0, SQLITE_UTF8, fn_info},
+    {"siam_threads", 0, STATE, fn_threads},
+    {"siam_threads", 1, STATE, fn_threads},
+    {"siam_memory_limit", 1, STATE, fn_memory_limit},
+    {"siam_memory_limit", 2, STATE, fn_memory_limit},
     {"siam_import", 2, FILES, fn_import},
     {"siam_import", 3, FILES, fn_import},
     {"siam_export", 2, FILES, fn_export},
     {"siam_export", 3, FILES, fn_export},
+    {"siam_upgrade", 0, STATE, fn_upgrade},
 };
 
 static void release_cache(void *p) { cache_release(p); }
+
+static int refuse(char **pzErrMsg, int rc, const char *msg) {
+  if (pzErrMsg) *pzErrMsg = sqlite3_mprintf("%s", msg);
+  return rc;
+}
 
 #ifdef _WIN32
 __declspec(dllexport)
@@ -62,8 +95,21 @@ __attribute__((visibility("default")))
 #endif
 int sqlite3_siamsql_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
   SQLITE_EXTENSION_INIT2(pApi);
-  SiamCache *cache = cache_new();
-  if (!cache) return SQLITE_NOMEM;
+  /* Checked before anything else is called: an older SQLite's routine table
+  ** lacks the entries newer functions need. */
+  if (sqlite3_libversion_number() < MIN_SQLITE_VERSION) {
+    char msg[120];
+    snprintf(msg, sizeof msg, "siamsql needs SQLite " MIN_SQLITE_VERSION_TEXT " or later; this is %s",
+             sqlite3_libversion());
+    return refuse(pzErrMsg, SQLITE_ERROR, msg);
+  }
+  char err[SIAM_ERRMAX];
+  SiamCache *cache = cache_new(err);
+  if (!cache) {
+    char msg[SIAM_ERRMAX + 16];
+    snprintf(msg, sizeof msg, "siamsql: %s", err);
+    return refuse(pzErrMsg, SQLITE_ERROR, msg);
+  }
   int rc = SQLITE_OK;
   for (size_t i = 0; rc == SQLITE_OK && i < sizeof functions / sizeof *functions; i++) {
     cache_retain(cache);  /* each registration holds the cache; its destructor lets go */

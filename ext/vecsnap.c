@@ -14,15 +14,24 @@
 **   - no database of the connection is in a write transaction, neither when
 **     the snapshot was taken nor now (so it holds committed data only, and
 **     none of this connection's uncommitted changes can be missing from it);
-**   - every attached database's data version (SQLITE_FCNTL_DATA_VERSION,
-**     bumped by every commit, from this or any other connection or process)
-**     is what it was, read after the source query's read transaction began.
+**   - every attached database is the one it was: the same file (name,
+**     and device and inode of the file on disk) at the same data version
+**     (SQLITE_FCNTL_DATA_VERSION, bumped by every commit, from this or any
+**     other connection or process), read after the source query's read
+**     transaction began.  A data version alone does not name a database:
+**     DETACH and ATTACH of another file under the same schema name gives a
+**     new pager, whose count starts again where the old one may have
+**     stood.  So a database that cannot be told apart from a later one
+**     (an attached in-memory or temporary database, which has no file) keeps
+**     nothing; "main" and "temp" can never be detached or replaced by
+**     ATTACH, so theirs are kept whatever their file.
 **
 ** VACUUM (which may renumber rowids), schema changes and blob writes all
 ** commit, so they invalidate it too.
 */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../model/vecsearch.h"
 #include "vtabs.h"
@@ -67,23 +76,44 @@ void vecsnap_release(VecSnap *v) {
 
 /* ---- is a kept snapshot current? ------------------------------------------- */
 
-/* "name=version;..." over the attached databases, or NULL (then nothing is
-** kept or reused) while any is in a write transaction. */
+/* Appends what identifies database `name` now; 0, or -1 when it cannot be
+** told apart from a database attached later under the same name. */
+static int append_identity(sqlite3 *db, sqlite3_str *s, const char *name) {
+  unsigned int version = 0;
+  if (sqlite3_file_control(db, name, SQLITE_FCNTL_DATA_VERSION, &version) != SQLITE_OK) return -1;
+  const char *file = sqlite3_db_filename(db, name);
+  struct stat sb;
+  int fixed = strcmp(name, "main") == 0 || strcmp(name, "temp") == 0;
+  if (file && *file && stat(file, &sb) == 0)
+    sqlite3_str_appendf(s, "%s=%u@%s:%llu:%llu;", name, version, file, (unsigned long long)sb.st_dev,
+                        (unsigned long long)sb.st_ino);
+  else if (fixed)
+    sqlite3_str_appendf(s, "%s=%u;", name, version);
+  else
+    return -1;
+  return 0;
+}
+
+/* Identity and data version of every attached database, or NULL (then
+** nothing is kept or reused) while any is in a write transaction or cannot
+** be identified. */
 static char *data_versions(sqlite3 *db) {
   if (sqlite3_txn_state(db, NULL) == SQLITE_TXN_WRITE) return NULL;
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_database_list", -1, &st, NULL) != SQLITE_OK) return NULL;
   sqlite3_str *s = sqlite3_str_new(db);
-  while (sqlite3_step(st) == SQLITE_ROW) {
+  int ok = 1;
+  while (ok && sqlite3_step(st) == SQLITE_ROW) {
     const char *name = (const char *)sqlite3_column_text(st, 0);
-    unsigned int v = 0;
-    if (name && sqlite3_file_control(db, name, SQLITE_FCNTL_DATA_VERSION, &v) == SQLITE_OK)
-      sqlite3_str_appendf(s, "%s=%u;", name, v);
-    else
-      sqlite3_str_appendf(s, "%s=?;", name ? name : "");
+    ok = name && append_identity(db, s, name) == 0;
   }
   sqlite3_finalize(st);
-  return sqlite3_str_finish(s);
+  char *out = sqlite3_str_finish(s);
+  if (!ok) {
+    sqlite3_free(out);
+    return NULL;
+  }
+  return out;
 }
 
 /* What the tables of that name (in any attached database) are: TABLES_PLAIN
@@ -122,7 +152,7 @@ static int open_source(sqlite3_vtab *vtab, sqlite3 *db, const char *fn, const ch
   else if (strncmp(msg, "no such column: ", 16) == 0)
     rc = vtab_fail(vtab, fn, "table %s has no column %s", t, c);
   else
-    rc = vtab_fail(vtab, fn, "%s", msg);
+    rc = vtab_fail_db(vtab, db, fn);
   sqlite3_finalize(*out);
   *out = NULL;
   return rc;
@@ -164,7 +194,7 @@ static int read_all(sqlite3_vtab *vtab, sqlite3 *db, const char *fn, VecSnap *v,
     int krc = keep_row(vtab, fn, v, q);
     if (krc != SQLITE_OK) return krc;
   }
-  if (rc != SQLITE_DONE) return vtab_fail(vtab, fn, "%s", sqlite3_errmsg(db));
+  if (rc != SQLITE_DONE) return vtab_fail_db(vtab, db, fn);
   v->inv = sqlite3_malloc64((sqlite3_uint64)(v->n ? v->n : 1) * sizeof *v->inv);
   if (!v->inv) return SQLITE_NOMEM;
   int64_t bad = siam_vec_inv_norms(v->inv, v->x, v->n, v->dim);
@@ -207,6 +237,10 @@ int vecsnap_get(VecSnapSlot *slot, sqlite3_vtab *vtab, sqlite3 *db, const char *
     return vtab_fail(vtab, fn, "%s is a view: name a table (results are identified by its rowids)", t);
   }
   int step = sqlite3_step(q);  /* begins the read transaction: data versions are current from here */
+  if (step != SQLITE_ROW && step != SQLITE_DONE) {  /* no transaction began: the versions prove nothing */
+    rc = vtab_fail_db(vtab, db, fn);
+    goto done;
+  }
   if (slot->limit && kind == TABLES_PLAIN) version = data_versions(db);
   VecSnap *kept = slot->kept;
   if (version && kept && kept->version && strcmp(kept->version, version) == 0 && strcmp(kept->table, t) == 0 &&

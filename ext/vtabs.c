@@ -7,15 +7,34 @@
 #include <stdarg.h>
 #include <string.h>
 
-int vtab_fail(sqlite3_vtab *vtab, const char *fn, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
+static int set_error(sqlite3_vtab *vtab, int rc, const char *fn, const char *fmt, va_list ap) {
   char *msg = sqlite3_vmprintf(fmt, ap);
-  va_end(ap);
   sqlite3_free(vtab->zErrMsg);
   vtab->zErrMsg = msg ? sqlite3_mprintf("%s: %s", fn, msg) : NULL;
   sqlite3_free(msg);
-  return vtab->zErrMsg ? SQLITE_ERROR : SQLITE_NOMEM;
+  return vtab->zErrMsg ? rc : SQLITE_NOMEM;
+}
+
+int vtab_fail(sqlite3_vtab *vtab, const char *fn, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = set_error(vtab, SQLITE_ERROR, fn, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int vtab_fail_code(sqlite3_vtab *vtab, int rc, const char *fn, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  rc = set_error(vtab, rc, fn, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int vtab_fail_db(sqlite3_vtab *vtab, sqlite3 *db, const char *fn) {
+  int rc = sqlite3_extended_errcode(db);
+  if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) rc = SQLITE_ERROR;
+  return vtab_fail_code(vtab, rc, fn, "%s", sqlite3_errmsg(db));
 }
 
 int vtab_open_cursor(size_t size, sqlite3_vtab_cursor **out) {

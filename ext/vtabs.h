@@ -53,12 +53,22 @@ void vecsnap_release(VecSnap *v);
 int vtab_best_index_args(sqlite3_vtab *vtab, sqlite3_index_info *info, int first, int n_args, const char *fn,
                          const char *usage);
 
-/* Replaces vtab's error message (printf-style, fn prefixed); returns SQLITE_ERROR. */
+/* Replaces vtab's error message (printf-style, fn prefixed); returns
+** SQLITE_ERROR (vtab_fail) or rc (vtab_fail_code: SQLITE_BUSY, SQLITE_INTERRUPT
+** and the rest pass through to the caller unchanged). */
 int vtab_fail(sqlite3_vtab *vtab, const char *fn, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+int vtab_fail_code(sqlite3_vtab *vtab, int rc, const char *fn, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* The error of the last call on db as vtab's, with its result code. */
+int vtab_fail_db(sqlite3_vtab *vtab, sqlite3 *db, const char *fn);
 
 /* The SQL type name of an sqlite3_value type code (for every error message
 ** about an argument's type, the scalar functions' too). */

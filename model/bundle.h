@@ -47,8 +47,12 @@ size_t siam_dtype_size(SiamDtype d);
 int siam_bundle_read_dir(SiamBundle *b, const char *dir, char err[SIAM_ERRMAX]);
 
 /* Writes the bundle back as a sentence-transformers directory (which is also a
-** valid HuggingFace BERT directory at its root).  dir must exist and be empty
-** unless overwrite.  Returns 0, or -1 + err. */
+** valid HuggingFace BERT directory at its root).  dir may be absent or an
+** empty directory; with overwrite, a non-empty directory is replaced as a
+** whole.  The export is written into a new directory beside dir that takes
+** its place only once complete (a failure leaves dir as it was); dir itself
+** must not be a symbolic link, and nothing is written through one.  Returns
+** 0, or -1 + err. */
 int siam_bundle_write_dir(const SiamBundle *b, const char *dir, int overwrite, char err[SIAM_ERRMAX]);
 
 /* Checks the bundle against its config: every required tensor present once,

@@ -244,17 +244,22 @@ static int alloc_params(SiamEncoder *e, char *err) {
   return 0;
 }
 
-static int alloc_acts(SiamEncoder *e, char *err) {
+/* Floats of each activation tensor, in ActivationTensors order; 0 or -1 on
+** overflow. */
+static int act_sizes(const SiamEncoder *e, size_t sizes[N_ACTS]) {
   size_t S = e->S, B = e->B, H = e->H, IM = e->IM;
-  size_t sizes[N_ACTS];
   int bad = size3(&sizes[0], B, H, 1) | size3(&sizes[1], B, 3 * H, 1) |
             size3(&sizes[2], (size_t)e->n_att, S, S + H / (size_t)e->NH) |
             size3(&sizes[3], B, H, 1) | size3(&sizes[4], B, H, 1) | size3(&sizes[5], B, IM, 1);
   sizes[6] = (size_t)e->D;
   sizes[7] = (size_t)e->DH;
   sizes[8] = (size_t)e->DH;
-  size_t total;
-  if (bad || size_sum(&total, sizes, N_ACTS)) return siam_errf(err, "encoder: activation size overflows");
+  return bad ? -1 : 0;
+}
+
+static int alloc_acts(SiamEncoder *e, char *err) {
+  size_t sizes[N_ACTS], total;
+  if (act_sizes(e, sizes) || size_sum(&total, sizes, N_ACTS)) return siam_errf(err, "encoder: activation size overflows");
   e->act_memory = siam_malloc_big(total * sizeof(float));
   if (!e->act_memory) return siam_errf(err, "out of memory (%zu activation floats)", total);
   ActivationTensors *a = &e->acts;
@@ -267,13 +272,8 @@ static int alloc_acts(SiamEncoder *e, char *err) {
   return 0;
 }
 
-SiamEncoder *siam_encoder_new(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
-  if (check_config(cfg, err)) return NULL;
-  SiamEncoder *e = siam_calloc(1, sizeof *e);
-  if (!e) {
-    siam_errf(err, "out of memory");
-    return NULL;
-  }
+/* The sizes the config gives (cfg already checked). */
+static void derive_sizes(SiamEncoder *e, const SiamConfig *cfg) {
   e->cfg = *cfg;
   const SiamEncoderConfig *c = &cfg->encoder;
   e->V = c->vocab_size;
@@ -291,6 +291,30 @@ SiamEncoder *siam_encoder_new(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
     if (cfg->head[j].out_features > e->DH) e->DH = cfg->head[j].out_features;
   e->dim = cfg->n_head ? cfg->head[cfg->n_head - 1].out_features : e->D;
   e->n_att = siam_pool_width() < MAX_ATT_PARTS ? siam_pool_width() : MAX_ATT_PARTS;
+}
+
+int siam_encoder_bytes(const SiamConfig *cfg, size_t *bytes, char err[SIAM_ERRMAX]) {
+  if (check_config(cfg, err)) return -1;
+  SiamEncoder e;
+  memset(&e, 0, sizeof e);
+  derive_sizes(&e, cfg);
+  size_t params[N_FIXED_PARAMS + 2 * SIAM_MAX_HEAD], acts[N_ACTS], n_params, n_acts;
+  int n = param_sizes(&e, params);
+  if (n < 0 || size_sum(&n_params, params, n) || act_sizes(&e, acts) || size_sum(&n_acts, acts, N_ACTS) ||
+      n_params > (SIZE_MAX - sizeof e) / sizeof(float) - n_acts)
+    return siam_errf(err, "encoder: size overflows");
+  *bytes = sizeof e + (n_params + n_acts) * sizeof(float);
+  return 0;
+}
+
+SiamEncoder *siam_encoder_new(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
+  if (check_config(cfg, err)) return NULL;
+  SiamEncoder *e = siam_calloc(1, sizeof *e);
+  if (!e) {
+    siam_errf(err, "out of memory");
+    return NULL;
+  }
+  derive_sizes(e, cfg);
   if (alloc_params(e, err) || alloc_acts(e, err)) {
     siam_encoder_free(e);
     return NULL;
@@ -884,21 +908,26 @@ static const float *head_forward(SiamEncoder *e) {
 }
 
 /* Encodes n sequences whose lengths sum to T <= B as one packed chunk; row
-** s of out (dim floats) for sequence s. */
-static void chunk_forward(SiamEncoder *e, const int32_t *const *ids, const int *lens, int n, int T, float *out) {
+** s of out (dim floats) for sequence s.  -1 when asked to stop (polled once
+** per layer: a layer of a full BERT-base chunk is a fraction of a second). */
+static int chunk_forward(SiamEncoder *e, const int32_t *const *ids, const int *lens, int n, int T, float *out) {
   const ParameterTensors *p = &e->params;
   ActivationTensors *a = &e->acts;
   size_t H = e->H;
   for (size_t s = 0, off = 0; s < (size_t)n; off += (size_t)lens[s++])
     embedding_forward(a->x + off * H, ids[s], p->wte, p->wpe, p->wtt, lens[s], e->H);
   layernorm_forward(a->x, p->lnew, p->lneb, (float)e->cfg.encoder.layer_norm_eps, T, e->H);
-  for (int l = 0; l < e->L; l++) layer_forward(e, l, lens, n, T);
+  for (int l = 0; l < e->L; l++) {
+    if (siam_stop_requested()) return -1;
+    layer_forward(e, l, lens, n, T);
+  }
   for (size_t s = 0, off = 0; s < (size_t)n; off += (size_t)lens[s++]) {
     float *o = out + s * (size_t)e->dim;
     pool_forward(a->pooled, a->x + off * H, e->cfg.pooling, lens[s], e->H);
     memcpy(o, head_forward(e), (size_t)e->dim * sizeof *o);
     if (e->cfg.normalize) l2norm_forward(o, e->dim);
   }
+  return 0;
 }
 
 /* 0 if every sequence is 1..S valid ids; checked before any work so that a
@@ -918,7 +947,7 @@ int siam_encoder_forward_batch(SiamEncoder *enc, const int32_t *const *ids, cons
   for (int s = 0; s < n_seq;) {
     int n = 0, T = 0; /* as many whole sequences as fit in B tokens; at least one, as lens <= S <= B */
     while (s + n < n_seq && T + lens[s + n] <= enc->B) T += lens[s + n++];
-    chunk_forward(enc, ids + s, lens + s, n, T, out + (size_t)s * enc->dim);
+    if (chunk_forward(enc, ids + s, lens + s, n, T, out + (size_t)s * enc->dim)) return -1;
     s += n;
   }
   return 0;

@@ -22,6 +22,11 @@ typedef struct SiamEncoder SiamEncoder;
 /* Allocates parameters and activations for cfg (copied).  NULL + err on failure. */
 SiamEncoder *siam_encoder_new(const SiamConfig *cfg, char err[SIAM_ERRMAX]);
 
+/* The bytes siam_encoder_new(cfg) would allocate, without allocating them
+** (for memory limits checked before a load).  0, or -1 + err for a config
+** siam_encoder_new would refuse. */
+int siam_encoder_bytes(const SiamConfig *cfg, size_t *bytes, char err[SIAM_ERRMAX]);
+
 /* Destination for the stored tensor `name` (a name from siam_config_tensors),
 ** numel floats, row-major in torch layout.  NULL if the name is not one the
 ** forward pass uses (e.g. pooler.dense.*) or numel does not match. */
@@ -43,7 +48,8 @@ int siam_encoder_forward(SiamEncoder *enc, const int32_t *ids, int n, float *out
 ** of at most siam_encoder_batch_tokens tokens, so the dense layers run as
 ** large matrix products; each row equals what siam_encoder_forward gives for
 ** that sequence (within 1e-6).  Order does not matter for speed.  Returns 0,
-** or -1 on bad input, in which case out is left untouched. */
+** or -1 on bad input, in which case out is left untouched, or when
+** siam_stop_requested() says stop (out then partly written). */
 int siam_encoder_forward_batch(SiamEncoder *enc, const int32_t *const *ids, const int *lens, int n_seq, float *out);
 
 int siam_encoder_dim(const SiamEncoder *enc);

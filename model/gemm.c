@@ -260,3 +260,9 @@ void siam_matmul(float *c, int ldc, const float *a, int lda, const float *b, int
   Linear L = {c, a, b, NULL, M, K, N, (size_t)ldc, (size_t)lda, (size_t)ldb};
   linear_part(&L, 0, 1);
 }
+
+void siam_matmul_mt(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int M, int K, int N) {
+  Linear L = {c, a, b, NULL, M, K, N, (size_t)ldc, (size_t)lda, (size_t)ldb};
+  long long macs = (long long)M * K * N;
+  siam_pool_run(linear_part, &L, macs < MT_MIN_MACS ? 1 : (N + NR - 1) / NR);
+}

@@ -24,6 +24,10 @@ void siam_linear(float *out, const float *inp, const float *w, const float *bias
 ** already spread over threads by head. */
 void siam_matmul(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int M, int K, int N);
 
+/* siam_matmul split over the pool's threads by columns: for the large
+** products of similarity search. */
+void siam_matmul_mt(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int M, int K, int N);
+
 /* 1 if siam_linear runs its AVX-512 kernel here, 0 if its portable one (a
 ** CPU without AVX-512, or under valgrind). */
 int siam_linear_native(void);

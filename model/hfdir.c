@@ -34,7 +34,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #ifndef PATH_MAX
 #define PATH_MAX 4096
@@ -751,27 +756,81 @@ static int dir_is_empty(const char *dir) {
   return empty;
 }
 
-/* Creates dir if it does not exist; an existing one must be empty unless
-** overwrite.  Files of an older export that this one does not write are left
-** alone: modules.json says which subdirectories count. */
-static int prepare_dir(const char *dir, int overwrite, char *err) {
+/* What is at the target now: 0 nothing, 1 a directory export may replace;
+** -1 + err for a link, something else, or a non-empty directory without
+** overwrite.  lstat: the target itself is never followed. */
+static int check_target(const char *dir, int overwrite, char *err) {
   struct stat sb;
-  if (stat(dir, &sb) != 0) {
-    if (errno != ENOENT) return siam_errf(err, "cannot open directory (%s)", strerror(errno));
-    if (mkdir(dir, 0777) != 0) return siam_errf(err, "cannot create directory (%s)", strerror(errno));
-    return 0;
+  if (lstat(dir, &sb) != 0) {
+    if (errno == ENOENT) return 0;
+    return siam_errf(err, "cannot open directory (%s)", strerror(errno));
   }
+  if (S_ISLNK(sb.st_mode)) return siam_errf(err, "is a symbolic link (siam_export never follows links)");
   if (!S_ISDIR(sb.st_mode)) return siam_errf(err, "exists and is not a directory");
   if (!overwrite && !dir_is_empty(dir))
-    return siam_errf(err, "directory is not empty (pass {\"overwrite\": true} to write into it)");
+    return siam_errf(err, "directory is not empty (pass {\"overwrite\": true} to replace it)");
+  return 1;
+}
+
+/* A new directory beside dir ("<dir>.siamsql-<random>"), made with mkdir so
+** the user's umask applies; out holds its path. */
+static int make_sibling(const char *dir, char out[PATH_MAX], char *err) {
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/') n--;
+  for (int attempt = 0; attempt < 100; attempt++) {
+    unsigned long long r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) r = (unsigned long long)clock() ^ ((unsigned long long)getpid() << 32) ^ (unsigned long long)attempt;
+    int len = snprintf(out, PATH_MAX, "%.*s.siamsql-%012llx", (int)n, dir, r & 0xffffffffffffULL);
+    if (len < 0 || len >= PATH_MAX) return siam_errf(err, "path too long");
+    if (mkdir(out, 0777) == 0) return 0;
+    if (errno != EEXIST) return siam_errf(err, "cannot create directory (%s)", strerror(errno));
+  }
+  return siam_errf(err, "cannot create directory (too many names taken)");
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
+  (void)sb, (void)type, (void)ftw;
+  return remove(path);  /* a link is removed, never what it points to */
+}
+
+/* Removes a tree without following links (FTW_PHYS). */
+static void remove_tree(const char *dir) { nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* Puts the finished export at dir: swapped with the old directory in one
+** rename where the kernel can (Linux renameat2), else the old one moved
+** aside first.  What was at dir is removed once the new one is in place. */
+static int install(const char *tmp, const char *dir, int replace, char *err) {
+  if (!replace) {
+    if (rename(tmp, dir) == 0) return 0;
+    return siam_errf(err, "cannot move the export into place (%s)", strerror(errno));
+  }
+#ifdef RENAME_EXCHANGE
+  if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) == 0) {
+    remove_tree(tmp);  /* now the old contents */
+    return 0;
+  }
+  if (errno != EINVAL && errno != ENOSYS) return siam_errf(err, "cannot move the export into place (%s)", strerror(errno));
+#endif
+  char old[PATH_MAX];
+  if (make_sibling(dir, old, err)) return -1;
+  if (rename(dir, old) != 0) {
+    int e = errno;
+    rmdir(old);
+    return siam_errf(err, "cannot move the old directory aside (%s)", strerror(e));
+  }
+  if (rename(tmp, dir) != 0) {
+    int e = errno;
+    rename(old, dir);
+    return siam_errf(err, "cannot move the export into place (%s)", strerror(e));
+  }
+  remove_tree(old);
   return 0;
 }
 
 static int make_subdir(const char *dir, const char *module, char *err) {
   char path[PATH_MAX];
-  struct stat sb;
   if (join(path, dir, module, "", err)) return -1;
-  if (mkdir(path, 0777) == 0 || (errno == EEXIST && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))) return 0;
+  if (mkdir(path, 0777) == 0) return 0;
   return siam_errf(err, "%s: cannot create directory (%s)", module, strerror(errno));
 }
 
@@ -780,7 +839,7 @@ static int write_file(const char *dir, const char *module, const char *file, con
   char path[PATH_MAX], rel[PATH_MAX];
   rel_name(rel, sizeof rel, module, file);
   if (join(path, dir, module, file, err)) return -1;
-  FILE *f = fopen(path, "wb");
+  FILE *f = siam_create_file(path);
   if (!f) return siam_errf(err, "%s: cannot create (%s)", rel, strerror(errno));
   int bad = n && fwrite(data, 1, n, f) != n;
   bad |= fclose(f) != 0;
@@ -1049,13 +1108,28 @@ static int write_modules(const SiamBundle *b, const char *dir, char *err) {
   return make_subdir(dir, module, err);
 }
 
-int siam_bundle_write_dir(const SiamBundle *b, const char *dir, int overwrite, char err[SIAM_ERRMAX]) {
+/* Every file of the export, into dir (new and empty). */
+static int write_all(const SiamBundle *b, const char *dir, char *err) {
   const SiamTokenizerConfig *t = &b->cfg.tokenizer;
-  if (siam_config_validate(&b->cfg, err) || prepare_dir(dir, overwrite, err)) return -1;
   if (write_json(dir, "", "config.json", bert_config_json(b), err) || write_vocab(b, dir, err) ||
       write_json(dir, "", "tokenizer_config.json", tokenizer_config_json(t), err) ||
       write_json(dir, "", "special_tokens_map.json", special_tokens_map_json(t), err) ||
       write_encoder_tensors(b, dir, err) || write_modules(b, dir, err))
     return -1;
+  return 0;
+}
+
+/* Written into a new directory beside dir, which takes dir's place only
+** once complete: a failure part-way leaves dir as it was, and every file is
+** created anew (O_EXCL | O_NOFOLLOW), so no link is ever written through. */
+int siam_bundle_write_dir(const SiamBundle *b, const char *dir, int overwrite, char err[SIAM_ERRMAX]) {
+  char tmp[PATH_MAX];
+  if (siam_config_validate(&b->cfg, err)) return -1;
+  int existing = check_target(dir, overwrite, err);
+  if (existing < 0 || make_sibling(dir, tmp, err)) return -1;
+  if (write_all(b, tmp, err) || install(tmp, dir, existing, err)) {
+    remove_tree(tmp);
+    return -1;
+  }
   return 0;
 }

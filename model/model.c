@@ -30,7 +30,37 @@ struct SiamModel {
   int32_t *batch_ids;       /* (B + max_tokens) a batch's ids, packed; B = encoder's batch tokens */
   const int32_t **batch_seq; /* (B) where each of its sequences starts */
   int *batch_len;           /* (B) and how long it is */
+  size_t planned_bytes;     /* what plan_bytes counts: everything but the tokens */
+  size_t token_bytes;       /* bytes of the tokens added so far */
 };
+
+/* Tokens per batch chunk: what siam_encoder_batch_tokens will say. */
+static size_t batch_tokens(const SiamConfig *cfg) {
+  size_t S = (size_t)cfg->tokenizer.max_seq_length, P = (size_t)cfg->encoder.max_position_embeddings;
+  if (P < S) S = P;
+  return S > 1024 ? S : 1024;
+}
+
+/* Bytes a model of cfg allocates before its tokens arrive: the encoder, the
+** scratch, and per vocab entry its pointer and the tokenizer's index (the
+** tokens' own bytes are counted as they come, see siam_model_bytes). */
+static int plan_bytes(const SiamConfig *cfg, size_t *out, char *err) {
+  size_t enc, B = batch_tokens(cfg), S = (size_t)cfg->tokenizer.max_seq_length, V = (size_t)cfg->encoder.vocab_size;
+  if (siam_encoder_bytes(cfg, &enc, err)) return -1;
+  size_t scratch = (S + B + S) * sizeof(int32_t) + B * (sizeof(int32_t *) + sizeof(int));
+  size_t per_token = sizeof(char *) + sizeof(size_t) + sizeof(uint32_t) + 4 * sizeof(int32_t);
+  if (V > (SIZE_MAX / 2 - enc - scratch) / per_token) return siam_errf(err, "vocab_size too large");
+  *out = sizeof(SiamModel) + enc + scratch + V * per_token;
+  return 0;
+}
+
+int siam_model_plan_bytes(const char *config_json, size_t len, size_t *bytes, char err[SIAM_ERRMAX]) {
+  SiamConfig cfg;
+  if (siam_config_parse(&cfg, config_json, len, err)) return -1;
+  return plan_bytes(&cfg, bytes, err);
+}
+
+size_t siam_model_bytes(const SiamModel *m) { return m->planned_bytes + 2 * m->token_bytes; }
 
 SiamModel *siam_model_new(const char *config_json, size_t len, char err[SIAM_ERRMAX]) {
   SiamModel *m = siam_calloc(1, sizeof *m);
@@ -38,7 +68,7 @@ SiamModel *siam_model_new(const char *config_json, size_t len, char err[SIAM_ERR
     siam_errf(err, "out of memory");
     return NULL;
   }
-  if (siam_config_parse(&m->cfg, config_json, len, err)) goto fail;
+  if (siam_config_parse(&m->cfg, config_json, len, err) || plan_bytes(&m->cfg, &m->planned_bytes, err)) goto fail;
   m->n_specs = siam_config_tensors(&m->cfg, &m->specs, err);
   if (m->n_specs < 0) goto fail;
   m->seen = siam_calloc((size_t)m->n_specs, 1);
@@ -232,6 +262,7 @@ int siam_model_add_token(SiamModel *m, int64_t id, const char *token, size_t len
   m->vocab[m->n_vocab] = siam_strndup(token, len);
   if (!m->vocab[m->n_vocab]) return siam_errf(err, "out of memory");
   m->n_vocab++;
+  m->token_bytes += len + 1;
   return 0;
 }
 
@@ -271,6 +302,7 @@ int siam_model_embed_batch(SiamModel *m, const char *const *texts, const size_t 
   for (int i = 0; i <= n; i++) {
     int len = 0;
     if (i < n) {
+      if (siam_stop_requested()) return -1;
       len = siam_tokenize(m->tokenizer, texts[i], lens[i], m->batch_ids + used);
       if (len < 0 || len > S) return -1; /* what siam_model_embed does; keeps used <= B */
     }

@@ -1,5 +1,5 @@
 /*
-** pool.c — a fixed set of worker threads that run one job at a time.
+** pool.c — siamsql's worker threads and the thread count they follow.
 **
 ** A job is published by bumping `generation`; workers that see the bump run
 ** their part and count `pending` down.  Waiting is a short spin followed by
@@ -12,11 +12,11 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "blas.h"
-
-#define MAX_WORKERS 63
+#define MAX_WORKERS (SIAM_MAX_THREADS - 1) /* the caller is the other thread */
 #define SPIN_NS 200000 /* how long a waiter spins before it sleeps: 0.2 ms */
 
 static struct {
@@ -27,6 +27,8 @@ static struct {
   atomic_uint generation;
   atomic_int pending; /* workers yet to finish the current job */
   atomic_int stop;
+  atomic_int retire_from; /* workers from this index on exit at the next bump */
+  atomic_int threads;     /* siam_set_threads; 0 = not yet decided */
   SiamJob fn; /* the current job, written before generation is bumped */
   void *ctx;
   int parts;
@@ -34,7 +36,31 @@ static struct {
   pthread_t workers[MAX_WORKERS];
   unsigned born[MAX_WORKERS]; /* generation when worker i started: its jobs come after */
 } pool = {.busy = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER,
-          .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+          .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER, .retire_from = MAX_WORKERS};
+
+/* ---- the thread count ----------------------------------------------------- */
+
+/* SIAMSQL_THREADS when it is a positive number, else the online cores;
+** never more than SIAM_MAX_THREADS. */
+static int default_threads(void) {
+  const char *env = getenv("SIAMSQL_THREADS");
+  char *end;
+  long n = env ? strtol(env, &end, 10) : 0;
+  if (!env || end == env || *end || n < 1) n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n < 1) n = 1;
+  return n > SIAM_MAX_THREADS ? SIAM_MAX_THREADS : (int)n;
+}
+
+int siam_get_threads(void) {
+  int n = atomic_load(&pool.threads);
+  if (n == 0) {
+    int want = default_threads();
+    /* First use: keep a concurrent siam_set_threads if one got there first. */
+    if (!atomic_compare_exchange_strong(&pool.threads, &n, want)) return n;
+    n = want;
+  }
+  return n;
+}
 
 static long long now_ns(void) {
   struct timespec ts;
@@ -72,12 +98,14 @@ static void *worker_main(void *arg) {
     }
     if (atomic_load(&pool.stop)) return NULL;
     seen = g;
-    if (part < pool.parts) pool.fn(pool.ctx, part, pool.parts);
+    int retire = i >= atomic_load(&pool.retire_from);
+    if (!retire && part < pool.parts) pool.fn(pool.ctx, part, pool.parts);
     if (atomic_fetch_sub(&pool.pending, 1) == 1) {
       pthread_mutex_lock(&pool.lock);
       pthread_cond_signal(&pool.done);
       pthread_mutex_unlock(&pool.lock);
     }
+    if (retire) return NULL;
   }
 }
 
@@ -121,28 +149,59 @@ static void wait_for_workers(void) {
   }
 }
 
-int siam_pool_width(void) {
-  int n = siam_get_threads();
-  return n > MAX_WORKERS + 1 ? MAX_WORKERS + 1 : n;
-}
-
-int siam_pool_run(SiamJob fn, void *ctx, int parts) {
-  int width = siam_pool_width();
-  if (parts > width) parts = width;
-  if (parts <= 1 || pthread_mutex_trylock(&pool.busy)) {
-    fn(ctx, 0, 1); /* one part covers the whole job */
-    return 1;
-  }
-  grow(parts - 1);
-  if (parts > pool.n_workers + 1) parts = pool.n_workers + 1;
-  pool.fn = fn;
-  pool.ctx = ctx;
-  pool.parts = parts;
+/* Publishes the job set in pool.fn/ctx/parts to every worker and waits for
+** all of them (called with busy held). */
+static void run_on_workers(void) {
   atomic_store(&pool.pending, pool.n_workers);
   pthread_mutex_lock(&pool.lock);
   atomic_fetch_add(&pool.generation, 1);
   pthread_cond_broadcast(&pool.wake);
   pthread_mutex_unlock(&pool.lock);
+}
+
+/* Stops and joins the workers beyond `keep` (called with busy held), so no
+** more threads exist than the thread count says. */
+static void shrink(int keep) {
+  if (pool.n_workers <= keep) return;
+  pool.fn = NULL;
+  pool.parts = 0;
+  atomic_store(&pool.retire_from, keep);
+  run_on_workers();
+  wait_for_workers();
+  for (int i = keep; i < pool.n_workers; i++) pthread_join(pool.workers[i], NULL);
+  pool.n_workers = keep;
+  atomic_store(&pool.retire_from, MAX_WORKERS);
+}
+
+/* Lets extra workers go when nobody's job is running (else the next job does). */
+static void trim(void) {
+  if (pthread_mutex_trylock(&pool.busy)) return;
+  shrink(siam_get_threads() - 1);
+  pthread_mutex_unlock(&pool.busy);
+}
+
+void siam_set_threads(int n) {
+  atomic_store(&pool.threads, n > 0 ? (n > SIAM_MAX_THREADS ? SIAM_MAX_THREADS : n) : default_threads());
+  trim();
+}
+
+int siam_pool_width(void) { return siam_get_threads(); }
+
+int siam_pool_run(SiamJob fn, void *ctx, int parts) {
+  int width = siam_pool_width();
+  if (parts > width) parts = width;
+  if (pool.n_workers > width - 1) trim();
+  if (parts <= 1 || pthread_mutex_trylock(&pool.busy)) {
+    fn(ctx, 0, 1); /* one part covers the whole job */
+    return 1;
+  }
+  shrink(width - 1);
+  grow(parts - 1);
+  if (parts > pool.n_workers + 1) parts = pool.n_workers + 1;
+  pool.fn = fn;
+  pool.ctx = ctx;
+  pool.parts = parts;
+  run_on_workers();
   fn(ctx, 0, parts);
   wait_for_workers();
   pthread_mutex_unlock(&pool.busy);

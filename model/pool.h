@@ -1,5 +1,6 @@
 /*
-** pool.h — siamsql's own worker threads, for the encoder's parallel loops.
+** pool.h — siamsql's own worker threads (the encoder's parallel loops and
+** similarity search), and the process-wide thread count they follow.
 **
 ** One pool per process, started at first use with siam_get_threads() - 1
 ** workers; the calling thread is always part 0.  A job is split into parts
@@ -13,6 +14,18 @@
 */
 #ifndef SIAM_POOL_H
 #define SIAM_POOL_H
+
+/* The one cap on the thread count. */
+#define SIAM_MAX_THREADS 64
+
+/* Threads siamsql computes with.  The default is SIAMSQL_THREADS when it
+** holds a positive number, else the number of online cores (read once, at
+** first use).  siam_set_threads(n) sets it for the process (n <= 0 restores
+** the default; more than SIAM_MAX_THREADS is capped); workers beyond the new
+** count are stopped and joined at once, or by the next job if one is
+** running, so no more threads exist than it says. */
+void siam_set_threads(int n);
+int siam_get_threads(void);
 
 typedef void (*SiamJob)(void *ctx, int part, int parts);
 

@@ -53,10 +53,12 @@ static int read_all(int fd, uint8_t *buf, size_t len, char *err) {
   return 0;
 }
 
+/* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer,
+** forever; the file type is checked before anything is read. */
 int siam_read_file(const char *path, size_t max, uint8_t **out, size_t *len, char err[SIAM_ERRMAX]) {
   *out = NULL;
   *len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return siam_errf(err, "cannot open (%s)", strerror(errno));
   struct stat sb;
   int rc = -1;
@@ -334,11 +336,19 @@ static int write_image(FILE *f, const char *hdr, const SiamTensor *t, int n) {
   return 0;
 }
 
+FILE *siam_create_file(const char *path) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (fd < 0) return NULL;
+  FILE *f = fdopen(fd, "wb");
+  if (!f) close(fd);
+  return f;
+}
+
 int siam_st_write_file(const char *path, const SiamTensor *t, int n, char err[SIAM_ERRMAX]) {
   char *hdr = build_header(t, n);
   if (!hdr) return siam_errf(err, "out of memory");
   int rc = 0;
-  FILE *f = fopen(path, "wb");
+  FILE *f = siam_create_file(path);
   if (!f) {
     rc = siam_errf(err, "cannot create (%s)", strerror(errno));
   } else {

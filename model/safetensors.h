@@ -10,6 +10,8 @@
 #ifndef SIAM_SAFETENSORS_H
 #define SIAM_SAFETENSORS_H
 
+#include <stdio.h>
+
 #include "bundle.h"
 
 typedef struct {
@@ -40,6 +42,10 @@ int siam_read_file(const char *path, size_t max, uint8_t **out, size_t *len, cha
 
 /* Writes tensors as a safetensors file (8-byte aligned data, header padded
 ** with spaces as the format allows). */
+/* A new file for writing: fails (NULL, errno set) if path exists, even as
+** a link, so nothing is ever written through one. */
+FILE *siam_create_file(const char *path);
+
 int siam_st_write_file(const char *path, const SiamTensor *t, int n, char err[SIAM_ERRMAX]);
 
 #endif

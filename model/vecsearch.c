@@ -10,10 +10,14 @@
 ** kept as candidates.
 **
 ** All-pairs is compute-bound: the rows are normalized once into a copy, then
-** tile by tile (TILE x TILE rows, upper triangle only) C = Xn[I] * Xn[J]^T by
-** sgemm, and each tile is scanned for scores at or above the threshold less
-** the margin; those are rescored exactly.  Tiles are computed on demand, so a
-** caller that stops early (LIMIT) does not pay for the rest.
+** tile by tile (TILE x TILE rows, upper triangle only) C = Xn[I] * Xn[J]^T on
+** siamsql's own matrix kernel and threads (gemm.h: the encoder's, so no
+** other library's threads or CPU detection are involved), and each tile is
+** scanned for scores at or above the threshold less the margin; those are
+** rescored exactly.  Xn[J]^T is transposed per tile into a (dim, TILE)
+** buffer, the layout the kernel streams (about 1/(2 TILE / dim) of the
+** tile's work).  Tiles are computed on demand, so a caller that stops early
+** (LIMIT) does not pay for the rest.
 */
 #include "vecsearch.h"
 
@@ -22,11 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blas.h"
+#include "gemm.h"
 
 /* Rows per side of a pairs tile: C is TILE*TILE floats (16 MB), large enough
-** for sgemm to run at full speed on every core, small enough to stay in L3
-** for the scan. */
+** for the kernel to run at full speed on every core, small enough to stay in
+** L3 for the scan. */
 #define TILE 2048
 
 /* Row strips a diagonal tile is computed in. */
@@ -49,7 +53,7 @@ double siam_vec_cosine(const float *a, const float *b, size_t n) {
 }
 
 /* Float dot products and norms of unit-length vectors carry a relative error
-** of at most about (dim + dim/8 + 10) * 2^-24 (sgemm may sum in any order);
+** of at most about (dim + dim/8 + 10) * 2^-24 whatever the order of the sum;
 ** four times dim * 2^-24 plus a little is a safe bound. */
 double siam_vec_margin(int dim) { return ((double)dim + 8) * 0x1p-22; }
 
@@ -262,6 +266,7 @@ void siam_topk_get(const SiamTopK *t, int i, int64_t *id, double *score) {
 struct SiamPairs {
   const float *x;       /* (n, dim) as given, borrowed */
   float *xn;            /* (n, dim) rows scaled to unit length (zero rows stay zero) */
+  float *xt;            /* (dim, TILE) the current tile's columns of xn, transposed */
   float *c;             /* (TILE, TILE) scores of the current tile */
   int64_t n;
   int dim;
@@ -275,6 +280,7 @@ struct SiamPairs {
 void siam_pairs_free(SiamPairs *p) {
   if (!p) return;
   siam_free(p->xn);
+  siam_free(p->xt);
   siam_free(p->c);
   siam_free(p->hits);
   siam_free(p);
@@ -283,7 +289,6 @@ void siam_pairs_free(SiamPairs *p) {
 SiamPairs *siam_pairs_new(const float *x, int64_t n, int dim, double threshold, int64_t *bad_row,
                           char err[SIAM_ERRMAX]) {
   *bad_row = -1;
-  if (siam_blas_init(err)) return NULL;
   size_t cells;
   if (dim < 1 || n < 0 || siam_mul_size((size_t)n, (size_t)dim, &cells) || cells > SIZE_MAX / sizeof(float)) {
     siam_errf(err, "bad matrix shape (%lld, %d)", (long long)n, dim);
@@ -298,10 +303,11 @@ SiamPairs *siam_pairs_new(const float *x, int64_t n, int dim, double threshold, 
     p->lo = nextafterf((float)(threshold - 2 * siam_vec_margin(dim)), -INFINITY);
     p->cap = 1024;
     p->xn = siam_malloc(cells ? cells * sizeof(float) : 1);
+    p->xt = siam_malloc((size_t)dim * TILE * sizeof(float));
     p->c = siam_malloc((size_t)TILE * TILE * sizeof(float));
     p->hits = siam_malloc((size_t)p->cap * sizeof *p->hits);
   }
-  if (!p || !p->xn || !p->c || !p->hits) {
+  if (!p || !p->xn || !p->xt || !p->c || !p->hits) {
     siam_pairs_free(p);
     siam_errf(err, "out of memory (%lld vectors of %d floats)", (long long)n, dim);
     return NULL;
@@ -363,13 +369,16 @@ int siam_pairs_next(SiamPairs *p, const SiamPair **hits, int64_t *count) {
   int64_t i0 = p->ti, j0 = p->tj;
   int bi = (int)(p->n - i0 < TILE ? p->n - i0 : TILE);
   int bj = (int)(p->n - j0 < TILE ? p->n - j0 : TILE);
+  /* xt (dim, bj) = the tile's columns, transposed. */
+  for (int j = 0; j < bj; j++)
+    for (int d = 0; d < p->dim; d++) p->xt[(size_t)d * bj + j] = p->xn[(j0 + j) * p->dim + d];
   /* On the diagonal only the upper triangle is wanted: compute it in strips
   ** of rows, each from its own diagonal on (5/8 of the tile for 4 strips). */
   int strips = i0 == j0 ? DIAG_STRIPS : 1, h = (bi + strips - 1) / strips;
   for (int r = 0; r < bi; r += h) {
     int rows = bi - r < h ? bi - r : h, c0 = i0 == j0 ? r : 0;
-    siam_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, bj - c0, p->dim, 1.0f, p->xn + (i0 + r) * p->dim,
-               p->dim, p->xn + (j0 + c0) * p->dim, p->dim, 0.0f, p->c + (size_t)r * bj + c0, bj);
+    siam_matmul_mt(p->c + (size_t)r * bj + c0, bj, p->xn + (i0 + r) * p->dim, p->dim, p->xt + c0, bj, rows, p->dim,
+                   bj - c0);
   }
   if (scan_tile(p, i0, bi, j0, bj)) return -1;
   p->tj += TILE;

@@ -14,7 +14,7 @@
 **   siam_pairs_free(p);
 **
 ** How scores are made exact.  The fast paths compute cosines in float (a
-** dot-product loop for top-k, blocked sgemm over normalized rows for pairs)
+** dot-product loop for top-k, tiled matrix products over normalized rows for pairs)
 ** and are off from the double-precision cosine by at most siam_vec_margin(dim).
 ** Every vector whose float score could reach the answer (within twice that
 ** margin of the k-th best score, or of the threshold) is rescored with
@@ -72,7 +72,7 @@ typedef struct {
 /* x: (n, dim) floats, borrowed: the caller keeps it alive and unchanged until
 ** siam_pairs_free.  Makes a normalized copy (n * dim floats).  Fails (NULL +
 ** err) on out of memory; *bad_row is set (else -1) when row *bad_row holds
-** NaN/infinite values.  Calls siam_blas_init. */
+** NaN/infinite values. */
 SiamPairs *siam_pairs_new(const float *x, int64_t n, int dim, double threshold, int64_t *bad_row,
                           char err[SIAM_ERRMAX]);
 

@@ -2,9 +2,18 @@
 -- The extension runs this (idempotently) when a model is first written;
 -- loading the extension alone never creates tables.
 --
--- siam_model.revision is a database-wide generation number: every change to a
--- model's rows sets it to a new, never-reused value, so a connection that has
--- the model cached sees at its next statement that it must reload.
+-- siam_model.revision names one exact content of a model's rows: every
+-- change to them (config, a tensor, a token; by any connection or process)
+-- stamps the model with a new random 64-bit revision.  A random number never
+-- comes back: not when a transaction rolls back, not when the tables are
+-- dropped and a model imported again, not when a backup is restored (the
+-- restored rows come back with the revision they had, which named exactly
+-- them).  A connection keeps a loaded model only while its revision, and the
+-- schema holding these triggers, are what they were when it was loaded.
+--
+-- siam_tensor_no_blob_writes holds no rows (WHERE 0): it exists because
+-- SQLite refuses incremental blob writes (sqlite3_blob_open for writing) on
+-- a table with an expression index, and blob writes do not fire triggers.
 
 CREATE TABLE IF NOT EXISTS siam_model(
   name       TEXT PRIMARY KEY,
@@ -31,24 +40,16 @@ CREATE TABLE IF NOT EXISTS siam_vocab(
   PRIMARY KEY(model, id)
 ) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS siam_meta(
-  key   TEXT PRIMARY KEY,
-  value INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO siam_meta(key, value) VALUES ('generation', 0);
+CREATE INDEX IF NOT EXISTS siam_tensor_no_blob_writes ON siam_tensor((0)) WHERE 0;
 
--- Every change bumps the generation and stamps the model with it.
+-- Every change stamps the model with a new random revision.
 CREATE TRIGGER IF NOT EXISTS siam_model_insert AFTER INSERT ON siam_model BEGIN
-  UPDATE siam_meta SET value = value + 1 WHERE key = 'generation';
-  UPDATE siam_model SET revision = (SELECT value FROM siam_meta WHERE key = 'generation')
-   WHERE name = NEW.name;
+  UPDATE siam_model SET revision = random() WHERE name = NEW.name;
 END;
 CREATE TRIGGER IF NOT EXISTS siam_model_update AFTER UPDATE OF name, config ON siam_model BEGIN
   UPDATE siam_tensor SET model = NEW.name WHERE model = OLD.name AND NEW.name IS NOT OLD.name;
   UPDATE siam_vocab  SET model = NEW.name WHERE model = OLD.name AND NEW.name IS NOT OLD.name;
-  UPDATE siam_meta SET value = value + 1 WHERE key = 'generation';
-  UPDATE siam_model SET revision = (SELECT value FROM siam_meta WHERE key = 'generation'),
-                        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+  UPDATE siam_model SET revision = random(), updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
    WHERE name = NEW.name;
 END;
 -- Deleting a model removes all its rows.
@@ -58,33 +59,21 @@ CREATE TRIGGER IF NOT EXISTS siam_model_delete AFTER DELETE ON siam_model BEGIN
 END;
 
 CREATE TRIGGER IF NOT EXISTS siam_tensor_insert AFTER INSERT ON siam_tensor BEGIN
-  UPDATE siam_meta SET value = value + 1 WHERE key = 'generation';
-  UPDATE siam_model SET revision = (SELECT value FROM siam_meta WHERE key = 'generation')
-   WHERE name = NEW.model;
+  UPDATE siam_model SET revision = random() WHERE name = NEW.model;
 END;
 CREATE TRIGGER IF NOT EXISTS siam_tensor_update AFTER UPDATE ON siam_tensor BEGIN
-  UPDATE siam_meta SET value = value + 1 WHERE key = 'generation';
-  UPDATE siam_model SET revision = (SELECT value FROM siam_meta WHERE key = 'generation')
-   WHERE name IN (NEW.model, OLD.model);
+  UPDATE siam_model SET revision = random() WHERE name IN (NEW.model, OLD.model);
 END;
 CREATE TRIGGER IF NOT EXISTS siam_tensor_delete AFTER DELETE ON siam_tensor BEGIN
-  UPDATE siam_meta SET value = value + 1 WHERE key = 'generation';
-  UPDATE siam_model SET revision = (SELECT value FROM siam_meta WHERE key = 'generation')
-   WHERE name = OLD.model;
+  UPDATE siam_model SET revision = random() WHERE name = OLD.model;
 END;
 
 CREATE TRIGGER IF NOT EXISTS siam_vocab_insert AFTER INSERT ON siam_vocab BEGIN
-  UPDATE siam_meta SET value = value + 1 WHERE key = 'generation';
-  UPDATE siam_model SET revision = (SELECT value FROM siam_meta WHERE key = 'generation')
-   WHERE name = NEW.model;
+  UPDATE siam_model SET revision = random() WHERE name = NEW.model;
 END;
 CREATE TRIGGER IF NOT EXISTS siam_vocab_update AFTER UPDATE ON siam_vocab BEGIN
-  UPDATE siam_meta SET value = value + 1 WHERE key = 'generation';
-  UPDATE siam_model SET revision = (SELECT value FROM siam_meta WHERE key = 'generation')
-   WHERE name IN (NEW.model, OLD.model);
+  UPDATE siam_model SET revision = random() WHERE name IN (NEW.model, OLD.model);
 END;
 CREATE TRIGGER IF NOT EXISTS siam_vocab_delete AFTER DELETE ON siam_vocab BEGIN
-  UPDATE siam_meta SET value = value + 1 WHERE key = 'generation';
-  UPDATE siam_model SET revision = (SELECT value FROM siam_meta WHERE key = 'generation')
-   WHERE name = OLD.model;
+  UPDATE siam_model SET revision = random() WHERE name = OLD.model;
 END;

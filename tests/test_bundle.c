@@ -700,6 +700,7 @@ static void test_read_errors(void) {
     SiamTensor t[2] = {{.name = "linear.weight", .dtype = SIAM_F32, .ndim = 2, .shape = {6, 16}, .data = w, .nbytes = 384},
                        {.name = "linear.scale", .dtype = SIAM_F32, .ndim = 1, .shape = {6}, .data = w, .nbytes = 24}};
     snprintf(path, sizeof path, "%s/2_Dense/model.safetensors", dir);
+    unlink(path);
     CHECK(siam_st_write_file(path, t, 2, err) == 0, "write dense: %s", err);
     EXPECT_READ(dir, "2_Dense/model.safetensors: unexpected tensor linear.scale");
     rm_rf(dir);

@@ -1,5 +1,5 @@
 /*
-** test_encoder.c — the sgemm encoder against a naive double-precision one.
+** test_encoder.c — the encoder against a naive double-precision one.
 **
 ** Tiny configs are built by hand (no config.c), every tensor is filled from a
 ** seeded PRNG through siam_encoder_param(), and siam_encoder_forward() is
@@ -23,8 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "blas.h"
 #include "gemm.h"
+#include "pool.h"
 #include "bundle.h"
 #include "encoder.h"
 #include "model.h"
@@ -741,6 +741,9 @@ static void test_batch_bad_input(void) {
 /* siam_model_embed_batch against siam_model_embed, through a whole model
 ** (config JSON, packed tensors, a letter vocabulary): 400 texts of 0 to ~12
 ** tokens span several chunks, and one text exactly fills max_seq_length. */
+/* A stop check that says stop at its fifth call. */
+static int stop_at_fifth(void *ctx) { return ++*(int *)ctx >= 5; }
+
 static void test_model_batch(void) {
   char err[SIAM_ERRMAX] = "";
   static const char *const specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
@@ -825,6 +828,16 @@ static void test_model_batch(void) {
     CHECK(worst <= BATCH_TOL, "siam_model_embed_batch vs siam_model_embed max |diff| %.3g", worst);
     CHECK(siam_model_embed_batch(model, texts, lens, 0, batch) == 0, "empty batch refused");
     printf("  model batch of %d texts vs one by one max |diff| %.3g\n", N, worst);
+    /* Asked to stop at the 5th poll: the batch gives up there, and says so
+    ** by the stop state; without a check installed nothing stops. */
+    int polls = 0;
+    SiamStop prev = siam_stop_push(stop_at_fifth, &polls);
+    int rc = siam_model_embed_batch(model, texts, lens, N, batch);
+    int stopped = siam_stop_was_requested();
+    siam_stop_pop(prev);
+    CHECK(rc == -1 && stopped && polls == 5, "a stopped batch: rc %d, stopped %d, %d polls", rc, stopped, polls);
+    CHECK(siam_model_embed_batch(model, texts, lens, N, batch) == 0 && !siam_stop_was_requested(),
+          "after the stop check is popped, batches run");
   }
   free(batch), free(one);
   siam_model_free(model);
@@ -948,54 +961,41 @@ static void test_thread_counts(void) {
   siam_encoder_free(enc);
 }
 
-/* siam_sgemm against plain loops: C = A B, the form attention's p v uses. */
-static void test_sgemm_nn(void) {
-  int M = 7, N = 5, K = 9;
-  float a[7 * 9], b[9 * 5], c[7 * 5];
-  for (int i = 0; i < M * K; i++) a[i] = frand();
-  for (int i = 0; i < K * N; i++) b[i] = frand();
-  siam_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
+/* siam_matmul_mt (similarity search's products, on the pool) against plain
+** loops, with strides, on shapes that split over threads and that do not. */
+static void test_matmul_mt(void) {
+  static const int shapes[][3] = {{7, 9, 5}, {300, 70, 513}, {1, 384, 2048}, {130, 3, 65}};
   double worst = 0;
-  for (int i = 0; i < M; i++)
-    for (int j = 0; j < N; j++) {
-      double s = 0;
-      for (int k = 0; k < K; k++) s += (double)a[i * K + k] * b[k * N + j];
-      double d = fabs(c[i * N + j] - s);
-      if (d > worst) worst = d;
+  for (int t = 0; t < 4; t++) {
+    int M = shapes[t][0], K = shapes[t][1], N = shapes[t][2], lda = K + 3, ldb = N + 5, ldc = N + 2;
+    float *a = malloc(sizeof(float) * M * lda), *b = malloc(sizeof(float) * K * ldb), *c = malloc(sizeof(float) * M * ldc);
+    for (int i = 0; i < M * lda; i++) a[i] = frand();
+    for (int i = 0; i < K * ldb; i++) b[i] = frand();
+    for (int i = 0; i < M * ldc; i++) c[i] = 1234.0f;
+    siam_set_threads(2);
+    siam_matmul_mt(c, ldc, a, lda, b, ldb, M, K, N);
+    siam_set_threads(0);
+    int outside_ok = 1;
+    for (int i = 0; i < M; i++) {
+      for (int j = 0; j < N; j++) {
+        double s = 0;
+        for (int k = 0; k < K; k++) s += (double)a[i * lda + k] * b[k * ldb + j];
+        double d = fabs(c[i * ldc + j] - s);
+        if (d > worst) worst = d;
+      }
+      for (int j = N; j < ldc; j++) outside_ok &= c[i * ldc + j] == 1234.0f;
     }
-  CHECK(worst < 1e-5, "sgemm NN max |diff| %.3g", worst);
-  printf("  sgemm NN vs loops                  max |diff| %.3g\n", worst);
-}
-
-/* C = alpha A B^T + beta C: the nn.Linear form (bias preloaded, beta 1). */
-static void test_sgemm_nt(void) {
-  int M = 6, N = 11, K = 4;
-  float a[6 * 4], bt[11 * 4], c[6 * 11], c0[6 * 11];
-  for (int i = 0; i < M * K; i++) a[i] = frand();
-  for (int i = 0; i < N * K; i++) bt[i] = frand();
-  for (int i = 0; i < M * N; i++) c[i] = c0[i] = frand();
-  siam_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 0.5f, a, K, bt, K, 1.0f, c, N);
-  double worst = 0;
-  for (int i = 0; i < M; i++)
-    for (int j = 0; j < N; j++) {
-      double s = c0[i * N + j];
-      for (int k = 0; k < K; k++) s += 0.5 * (double)a[i * K + k] * bt[j * K + k];
-      double d = fabs(c[i * N + j] - s);
-      if (d > worst) worst = d;
-    }
-  CHECK(worst < 1e-5, "sgemm NT max |diff| %.3g", worst);
-  printf("  sgemm NT (alpha .5, beta 1)        max |diff| %.3g\n", worst);
+    CHECK(outside_ok, "siam_matmul_mt %dx%dx%d wrote outside its columns", M, K, N);
+    free(a);
+    free(b);
+    free(c);
+  }
+  CHECK(worst < 2e-5, "siam_matmul_mt max |diff| %.3g", worst);
+  printf("  siam_matmul_mt vs loops            max |diff| %.3g\n", worst);
 }
 
 int main(void) {
-  char err[SIAM_ERRMAX] = "";
-  if (siam_blas_init(err)) {
-    fprintf(stderr, "cannot load OpenBLAS: %s\n", err);
-    return 1;
-  }
-  printf("OpenBLAS core %s\n", siam_blas_core());
-  test_sgemm_nn();
-  test_sgemm_nt();
+  test_matmul_mt();
   test_params();
   test_bad_input();
   test_bad_config();

@@ -169,7 +169,10 @@ static void test_round_trip(void) {
     CHECK(equal_tensor(&st.entries[3], &t[3], "F32"), "tensor 3 (empty)");
     siam_st_free(&st);
   }
-  /* An empty tensor list is still a valid file. */
+  /* An empty tensor list is still a valid file.  (siam_st_write_file
+  ** creates a new file: it never writes over one, nor through a link.) */
+  CHECK(siam_st_write_file(path, t, 0, err) && strstr(err, "cannot create (File exists)"), "wrote over a file");
+  unlink(path);
   CHECK(siam_st_write_file(path, t, 0, err) == 0 && siam_st_read_file(&st, path, err) == 0 && st.n_entries == 0,
         "empty file: %s", err);
   siam_st_free(&st);
