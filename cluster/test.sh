@@ -72,6 +72,12 @@ check "the dqlite shell answers siamsql's functions too" \
   same "$(dqlite -s "$(all_addrs)" "$DB" "SELECT siam_similarity('default', '${PROBES[0]}', '${PROBES[1]}')")" \
        "$(sql "SELECT siam_similarity('default', '${PROBES[0]}', '${PROBES[1]}')")"
 
+check "a query's error reaches the client with its text" \
+  same "$(sql "SELECT siam_embed('nope', 'a')" 2>&1)" "siamsql-client: siam_embed: no model named 'nope'"
+check "siam_import, which writes from a SELECT, refuses on a node and names siam_dump" \
+  grep -q "^siamsql-client: siam_import: not available on a dqlite node .*siam_dump" \
+  <<< "$(sql "SELECT siam_import('x', 'models/default')" 2>&1)"
+
 # ---- 1,000 passages embedded and stored ---------------------------------------
 check "$N passages stored" sql_file "$WORK/passages.sql"
 t0=$(now_ms)

@@ -18,8 +18,9 @@
 **   PRAGMA cache_spill = OFF keeps a transaction's pages in memory instead.
 ** - writing from inside a SELECT: dqlite replicates what an executed statement
 **   writes, but a SELECT is sent as a query, whose writes stay on the leader
-**   unreplicated until its VFS asserts and the node dies.  siam_import is
-**   the one siamsql function that writes; here it refuses, naming siam_dump.
+**   unreplicated until its VFS asserts and the node dies.  siam_import and
+**   siam_upgrade are the siamsql functions that write; here they refuse,
+**   saying what to do instead.
 **
 ** How it works: dlopen() the library (as given, then with ".so" appended, as
 ** SQLite's own loader does), dlsym() its entry point, register it, then open
@@ -38,6 +39,13 @@
 
 #define ENTRY_POINT "sqlite3_siamsql_init"
 
+#define IMPORT_REFUSED                                                                                 \
+  "siam_import: not available on a dqlite node (dqlite does not replicate what a SELECT writes): "    \
+  "import into a local database and replay SELECT siam_dump(model) through a client"
+#define UPGRADE_REFUSED                                                                                \
+  "siam_upgrade: not available on a dqlite node (dqlite does not replicate what a SELECT writes): "   \
+  "drop the model tables' triggers and replay sql/schema.sql through a client"
+
 /* dlopen() as SQLite's loader does: the name as given, then NAME.so. */
 static void *open_library(const char *path, char *err, size_t n) {
   void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -54,21 +62,29 @@ static void *open_library(const char *path, char *err, size_t n) {
   return lib;
 }
 
-static void refuse_import(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+/* The functions that write from inside a SELECT, and what to do instead. */
+static const struct {
+  const char *name;
+  int n_arg;
+  const char *message;
+} refused[] = {
+    {"siam_import", 2, IMPORT_REFUSED},
+    {"siam_import", 3, IMPORT_REFUSED},
+    {"siam_upgrade", 0, UPGRADE_REFUSED},
+};
+
+static void refuse(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc, (void)argv;
-  sqlite3_result_error(ctx,
-                       "siam_import: not available on a dqlite node (dqlite does not replicate what a SELECT "
-                       "writes): import into a local database and replay SELECT siam_dump(model) through a client",
-                       -1);
+  sqlite3_result_error(ctx, sqlite3_user_data(ctx), -1);
 }
 
 /* Runs for every connection, after siamsql's entry point (registered first). */
 static int node_setup(sqlite3 *db, char **err, const sqlite3_api_routines *api) {
   (void)api;
   int rc = sqlite3_exec(db, "PRAGMA cache_spill = OFF", NULL, NULL, err);
-  for (int n_arg = 2; rc == SQLITE_OK && n_arg <= 3; n_arg++)
-    rc = sqlite3_create_function_v2(db, "siam_import", n_arg, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL, refuse_import,
-                                    NULL, NULL, NULL);
+  for (size_t i = 0; rc == SQLITE_OK && i < sizeof refused / sizeof *refused; i++)
+    rc = sqlite3_create_function_v2(db, refused[i].name, refused[i].n_arg, SQLITE_UTF8 | SQLITE_DIRECTONLY,
+                                    (void *)refused[i].message, refuse, NULL, NULL, NULL);
   return rc;
 }
 
