@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <sys/mman.h>
 
 int siam_errf(char *err, const char *fmt, ...) {
@@ -23,6 +24,25 @@ int siam_errf(char *err, const char *fmt, ...) {
 ** positive, the allocation that brings it to zero fails. */
 long siam_fail_countdown = 0;
 
+/* Byte counting for the memory tests: while siam_alloc_counting is set,
+** siam_alloc_now holds the bytes the siam_* allocators hold and
+** siam_alloc_peak the most they held (malloc_usable_size: what malloc gave,
+** not what was asked).  Off, it costs one branch. */
+int siam_alloc_counting = 0;
+size_t siam_alloc_now = 0, siam_alloc_peak = 0;
+
+static void *counted(void *p) {
+  if (p && siam_alloc_counting) {
+    siam_alloc_now += malloc_usable_size(p);
+    if (siam_alloc_now > siam_alloc_peak) siam_alloc_peak = siam_alloc_now;
+  }
+  return p;
+}
+
+static void uncount(void *p) {
+  if (p && siam_alloc_counting) siam_alloc_now -= malloc_usable_size(p);
+}
+
 static int alloc_should_fail(void) {
   if (siam_fail_countdown <= 0) return 0;
   return --siam_fail_countdown == 0;
@@ -30,17 +50,20 @@ static int alloc_should_fail(void) {
 
 void *siam_malloc(size_t n) {
   if (alloc_should_fail()) return NULL;
-  return malloc(n ? n : 1);
+  return counted(malloc(n ? n : 1));
 }
 
 void *siam_calloc(size_t count, size_t size) {
   if (alloc_should_fail()) return NULL;
-  return calloc(count ? count : 1, size ? size : 1);
+  return counted(calloc(count ? count : 1, size ? size : 1));
 }
 
 void *siam_realloc(void *p, size_t n) {
   if (alloc_should_fail()) return NULL;
-  return realloc(p, n ? n : 1);
+  size_t before = p && siam_alloc_counting ? malloc_usable_size(p) : 0;
+  void *q = realloc(p, n ? n : 1);
+  if (q && siam_alloc_counting) siam_alloc_now -= before;
+  return q ? counted(q) : NULL;
 }
 
 /* Large, long-lived arrays (the weights, the activation arena) are aligned
@@ -51,17 +74,20 @@ void *siam_realloc(void *p, size_t n) {
 
 void *siam_malloc_big(size_t n) {
   if (alloc_should_fail()) return NULL;
-  if (n < HUGE_PAGE) return malloc(n ? n : 1);
+  if (n < HUGE_PAGE) return counted(malloc(n ? n : 1));
   size_t rounded = (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
   if (rounded < n) return NULL;
   void *p = aligned_alloc(HUGE_PAGE, rounded);
 #ifdef MADV_HUGEPAGE
   if (p) madvise(p, rounded, MADV_HUGEPAGE); /* a hint: ignored where not supported */
 #endif
-  return p;
+  return counted(p);
 }
 
-void siam_free(void *p) { free(p); }
+void siam_free(void *p) {
+  uncount(p);
+  free(p);
+}
 
 char *siam_strndup(const char *s, size_t n) {
   char *d = siam_malloc(n + 1);

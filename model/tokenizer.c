@@ -34,8 +34,17 @@
 ** Cost is linear in the input, and the whole pipeline streams: steps 1-2 run
 ** BLOCK code points ahead of step 3, step 4 goes word by word, and all of it
 ** stops as soon as max_seq_length-2 pieces exist (the rest would be truncated
-** away), so a long document costs only the prefix that is used.  Memory is
-** O(BLOCK + longest word).  Canonical reordering uses a counting sort on long
+** away), so a long document costs only the prefix that is used.  A word
+** longer than SEGMENT code points is itself streamed: it is normalized in
+** segments cut just before a code point that no normalization step can join
+** to what precedes it (see segment_break), and WordPiece keeps only the
+** current punctuation-free piece, at most 101 code points (longer is
+** [UNK]).  So memory is O(BLOCK + SEGMENT) whatever the input, except for a
+** run of more than SEGMENT code points with no such break in it (a starter
+** followed by that many combining marks, or a long word in a script whose
+** letters can compose backward, such as Hangul jamo or some Indic vowel
+** signs), which costs about 16 bytes per code point of the run.  Long work
+** polls siam_stop_requested() once per BLOCK of input.  Canonical reordering uses a counting sort on long
 ** runs of combining marks, where utf8proc's and CPython's insertion sorts
 ** would be quadratic.  WordPiece tries only substrings no longer than the
 ** longest vocab token, so a word costs O(100 * longest token).
@@ -353,14 +362,23 @@ static int push_lower(CpBuf *out, int32_t c) {
 /* One siam_tokenize call                                                    */
 
 #define BLOCK 1024              /* code points prepared ahead at a time */
+/* Words up to this many code points go through step 4 whole (a special
+** token, at most SIAM_MAX_NAME bytes, is far shorter even decomposed: no
+** canonical decomposition is longer than 4); longer ones are streamed.  A
+** variable only so the tests can compare against the whole-word path. */
+size_t siam_tokenizer_segment = 1024;
+#define SEGMENT siam_tokenizer_segment
 
 typedef struct {
   const SiamTokenizer *t;
   const unsigned char *src;     /* the input bytes */
   size_t len, pos;              /* input length; next byte to decode */
   CpBuf text;                   /* steps 1-2 output not yet consumed by step 3 */
-  CpBuf word;                   /* the current whitespace-separated word */
+  CpBuf word;                   /* the current whitespace-separated word (or its open segment) */
   CpBuf a, b, tmp;              /* normalization scratch */
+  int streaming;                /* the current word is long: its segments went to the piece */
+  int32_t piece[WORD_MAX_CHARS + 1]; /* a streamed word's open punctuation-free piece */
+  int piece_n;                  /* its length, capped at WORD_MAX_CHARS + 1 (then [UNK]) */
   int32_t *out;                 /* word piece ids (after [CLS]) */
   int n, cap;                   /* pieces so far; max_seq_length-2 */
 } Run;
@@ -495,35 +513,105 @@ static int is_special_word(const SiamTokenizer *t, const int32_t *w, size_t n) {
   return 0;
 }
 
-/* The per-word part of BasicTokenizer.tokenize, then WordPiece, on r->word
-** (cleaned; emptied here).  NFC per word equals NFC of the whole chunk, as
-** spaces neither compose nor reorder.  Returns 1 when the output is full,
-** -1 on allocation failure. */
-static int end_word(Run *r) {
+/* NFC, then lowercase and strip accents as the config says: the per-word
+** part of BasicTokenizer.tokenize before the punctuation split, on w[0..n);
+** the result is left in r->a. */
+static int normalize(Run *r, const int32_t *w, size_t n, int *special) {  /* special may be NULL: not checked */
   const SiamTokenizerConfig *cfg = &r->t->cfg;
-  CpBuf *w = &r->a, swap;
-  if (r->word.n == 0) return 0;
-  if (nfc(w, r->word.p, r->word.n, &r->tmp)) return -1;
-  r->word.n = 0;
+  CpBuf swap;
+  if (nfc(&r->a, w, n, &r->tmp)) return -1;
   /* A word that became a special token only after cleaning or NFC (e.g.
   ** "[MA\x01SK]" when cased) is neither lowercased nor split;
   ** BertTokenizer._tokenize still runs WordPiece on it, which finds it. */
-  if (is_special_word(r->t, w->p, w->n)) return wordpiece(r, w->p, w->n);
+  if (special && (*special = is_special_word(r->t, r->a.p, r->a.n)) != 0) return 0;
   if (cfg->lowercase) {
     r->b.n = 0;
-    for (size_t i = 0; i < w->n; i++)
-      if (push_lower(&r->b, w->p[i])) return -1;
+    for (size_t i = 0; i < r->a.n; i++)
+      if (push_lower(&r->b, r->a.p[i])) return -1;
     swap = r->a;
     r->a = r->b;
     r->b = swap;
   }
   if (cfg->strip_accents) {
-    if (strip_accents(&r->b, w->p, w->n, &r->tmp)) return -1;
+    if (strip_accents(&r->b, r->a.p, r->a.n, &r->tmp)) return -1;
     swap = r->a;
     r->a = r->b;
     r->b = swap;
   }
-  return split_punct(r, w->p, w->n);
+  return 0;
+}
+
+/* ---- a long word, streamed ----------------------------------------------- */
+
+/* Whether a word may be cut just before c: c is a starter that canonical
+** composition never joins to a preceding code point, so NFC, lowercasing
+** and accent stripping of the two parts, put together, are those of the
+** whole.  All of U+0000-U+08FF with combining class 0 are such (no
+** composition before U+0900 has a starter as its second part; tested over
+** every pair in test_tokenizer.c); above, Indic vowel signs and Hangul jamo
+** can be second parts, so no cut is made there. */
+static int segment_break(int32_t c) { return c < 0x900 && ccc(c) == 0; }
+
+/* WordPiece on the open piece of a streamed word. */
+static int end_piece(Run *r) {
+  int n = r->piece_n;
+  r->piece_n = 0;
+  if (n > WORD_MAX_CHARS) return emit(r, r->t->unk_id);
+  return wordpiece(r, r->piece, (size_t)n);
+}
+
+/* _run_split_on_punc over normalized code points as they come: the piece
+** keeps at most WORD_MAX_CHARS + 1 of them (one more means [UNK]). */
+static int piece_feed(Run *r, const int32_t *w, size_t n) {
+  int rc;
+  for (size_t i = 0; i < n; i++) {
+    int punct = is_punct(w[i]);
+    if (punct || is_space(w[i])) {
+      if ((rc = end_piece(r)) != 0) return rc;
+      if (punct && (rc = wordpiece(r, w + i, 1)) != 0) return rc;
+    } else if (r->piece_n <= WORD_MAX_CHARS) {
+      r->piece[r->piece_n++] = w[i];
+    }
+  }
+  return 0;
+}
+
+/* Normalizes the open segment of a long word and moves it to the piece. */
+static int flush_segment(Run *r) {
+  r->streaming = 1;
+  int rc = normalize(r, r->word.p, r->word.n, NULL) ? -1 : piece_feed(r, r->a.p, r->a.n);
+  r->word.n = 0;
+  return rc;
+}
+
+/* ---- words ----------------------------------------------------------------- */
+
+/* The per-word part of BasicTokenizer.tokenize, then WordPiece, on r->word
+** (cleaned; emptied here).  NFC per word equals NFC of the whole chunk, as
+** spaces neither compose nor reorder.  Returns 1 when the output is full,
+** -1 on allocation failure. */
+static int end_word(Run *r) {
+  if (r->streaming) {
+    int rc = r->word.n ? flush_segment(r) : 0;
+    r->streaming = 0;
+    return rc ? rc : end_piece(r);
+  }
+  if (r->word.n == 0) return 0;
+  int special;
+  int rc = normalize(r, r->word.p, r->word.n, &special);
+  r->word.n = 0;
+  if (rc) return -1;
+  return special ? wordpiece(r, r->a.p, r->a.n) : split_punct(r, r->a.p, r->a.n);
+}
+
+/* Adds c to the current word; a long word's open segment goes to step 4
+** first when c may start the next one. */
+static int word_push(Run *r, int32_t c) {
+  if (r->word.n >= SEGMENT && segment_break(c)) {
+    int rc = flush_segment(r);
+    if (rc) return rc;
+  }
+  return buf_push(&r->word, c);
 }
 
 /* _clean_text and _tokenize_chinese_chars for one code point of a chunk
@@ -537,7 +625,7 @@ static int feed(Run *r, int32_t c) {
     if (buf_push(&r->word, c)) return -1;
     return end_word(r);
   }
-  return buf_push(&r->word, c);
+  return word_push(r, c);
 }
 
 /* Trie.split over the prepared text, streamed: a special needs at most
@@ -548,7 +636,7 @@ static int run_text(Run *r) {
   int rc;
   for (;;) {
     if (r->text.n - j < (size_t)t->max_special && r->pos < r->len) {
-      if (refill(r, j)) return -1;
+      if (siam_stop_requested() || refill(r, j)) return -1;
       j = 0;
     }
     if (j == r->text.n) break;

@@ -14,6 +14,8 @@
 #include <time.h>
 
 #include "tokenizer.h"
+
+#include <utf8proc.h>
 #include "testutil.h"
 
 extern long siam_fail_countdown;
@@ -567,7 +569,151 @@ static void test_fixtures(void) {
   cJSON_Delete(tj);
 }
 
+/* ---- long words: streamed in segments (issue 12) ---------------------------- */
+
+extern size_t siam_tokenizer_segment;  /* model/tokenizer.c: words longer are streamed */
+extern int siam_alloc_counting;        /* model/common.c: byte counting */
+extern size_t siam_alloc_now, siam_alloc_peak;
+
+/* A cut before a code point segment_break accepts (combining class 0, below
+** U+0900) is safe only if no canonical composition has such a code point as
+** a later part: checked over every code point's full decomposition. */
+static void test_segment_breaks(void) {
+  int bad = 0;
+  for (int32_t p = 0; p <= 0x10FFFF; p++) {
+    int32_t d[8];
+    utf8proc_ssize_t k = utf8proc_decompose_char(p, d, 8, UTF8PROC_DECOMPOSE, NULL);
+    if (k < 2 || k > 8) continue;
+    for (int i = 1; i < k; i++)
+      if (d[i] < 0x900 && utf8proc_get_property(d[i])->combining_class == 0) {
+        if (bad++ < 5) fprintf(stderr, "U+%04X decomposes with starter U+%04X as a later part\n", p, d[i]);
+      }
+  }
+  CHECK(bad == 0, "%d compositions would join across a segment break", bad);
+}
+
+/* Random long words from pieces that exercise every step (accents composed
+** and decomposed, U+0130, marks, punctuation, Greek final sigma, specials'
+** brackets, vocab pieces): the streamed path gives the whole-word path's ids. */
+static void test_long_words(void) {
+  static const char *bits[] = {"a", "b", "un", "aff", "able", "hello", "e\xcc\x81", "\xc3\xa9", "\xc3\x89", ",",
+                               ".", "!", "[", "]", "\xc4\xb0", "\xcc\x87", "\xce\xbf\xce\xb4\xce\xbf\xce\xa3",
+                               "x", "\xcc\x81\xcc\x96", "A", "$", "\xe4\xb8\xad", "caf\xc3\xa9", "?", "\xe0\xa4\x95",
+                               "\xe0\xa4\xbe", "\xea\xb0\x80"};
+  static char buf[200000];
+  uint32_t seed = 12345;
+  int all_ok = 1, compared = 0;
+  for (int cfg = 0; cfg < 4; cfg++) {
+    SiamTokenizer *t = make(base_cfg(cfg & 1, cfg >> 1, 512));
+    for (int w = 0; t && w < 60; w++) {
+      size_t n = 0, want = 2000 + (size_t)(w * 2711 % 150000);
+      int punct_rate = w % 3 == 0 ? 0 : w % 3 == 1 ? 5 : 200;  /* no punctuation, some, a lot */
+      while (n + 16 < want) {
+        seed = seed * 1103515245u + 12345u;
+        int pick = (int)((seed >> 8) % (sizeof bits / sizeof *bits));
+        if (punct_rate == 0 && (bits[pick][0] == ',' || bits[pick][0] == '.' || bits[pick][0] == '!' ||
+                                bits[pick][0] == '[' || bits[pick][0] == ']' || bits[pick][0] == '?' ||
+                                bits[pick][0] == '$'))
+          continue;
+        if (punct_rate == 5 && bits[pick][0] == ',' && (seed >> 20) % 40) continue;
+        size_t l = strlen(bits[pick]);
+        memcpy(buf + n, bits[pick], l);
+        n += l;
+      }
+      int32_t streamed[512], whole[512];
+      siam_tokenizer_segment = 1024;
+      int ns = siam_tokenize(t, buf, n, streamed);
+      siam_tokenizer_segment = (size_t)-1;
+      int nw = siam_tokenize(t, buf, n, whole);
+      siam_tokenizer_segment = 1024;
+      int ok = ns == nw && ns > 0 && memcmp(streamed, whole, (size_t)ns * sizeof *whole) == 0;
+      if (!ok && all_ok) CHECK(ok, "config %d word %d (%zu bytes): streamed %d ids, whole %d", cfg, w, n, ns, nw);
+      all_ok &= ok;
+      compared++;
+    }
+    siam_tokenizer_free(t);
+  }
+  CHECK(all_ok && compared == 240, "streamed long words equal the whole-word path (%d compared)", compared);
+}
+
+/* Bytes the allocators held at most during one siam_tokenize. */
+static size_t tokenize_peak(const SiamTokenizer *t, const char *text, size_t n) {
+  int32_t ids[512];
+  siam_alloc_now = siam_alloc_peak = 0;
+  siam_alloc_counting = 1;
+  int k = siam_tokenize(t, text, n, ids);
+  siam_alloc_counting = 0;
+  CHECK(k >= 2, "tokenize for the memory count");
+  return siam_alloc_peak;
+}
+
+/* A 10 MB and a 50 MB single word cost the tokenizer a few kilobytes, as
+** do long punctuation-split and accented words. */
+static void test_memory(void) {
+  SiamTokenizer *t = make(base_cfg(1, 1, 512)), *tc = make(base_cfg(0, 0, 512));
+  size_t n = (size_t)50 << 20;
+  char *buf = malloc(n);
+  if (!t || !tc || !buf) goto done;
+  enum { BOUND = 256 * 1024 };
+  memset(buf, 'a', n);
+  size_t p10 = tokenize_peak(t, buf, (size_t)10 << 20), p50 = tokenize_peak(t, buf, n);
+  size_t m = (size_t)10 << 20;
+  size_t p10c = tokenize_peak(tc, buf, m);
+  for (size_t i = 0; i + 3 <= m; i += 3) memcpy(buf + i, "\xc3\xa9" "a", 3);  /* é a é a ... (no break before é) */
+  size_t pacc = tokenize_peak(t, buf, m / 3 * 3);
+  memset(buf, 'a', m);
+  for (size_t i = 5000; i < m; i += 97) buf[i] = ',';
+  size_t ppunct = tokenize_peak(t, buf, m);
+  printf("  peak tokenizer memory: 10 MB word %zu B, 50 MB word %zu B, 10 MB cased %zu B, 10 MB accented %zu B,"
+         " 10 MB with commas %zu B\n", p10, p50, p10c, pacc, ppunct);
+  CHECK(p10 < BOUND && p50 < BOUND && p10c < BOUND && pacc < BOUND && ppunct < BOUND,
+        "tokenizer peak memory over %d bytes", BOUND);
+  siam_tokenizer_segment = (size_t)-1;  /* the whole-word path: what the old tokenizer held */
+  memset(buf, 'a', (size_t)2 << 20);
+  size_t old = tokenize_peak(t, buf, (size_t)2 << 20);
+  siam_tokenizer_segment = 1024;
+  printf("  a 2 MB word through the whole-word path (the old tokenizer): %zu B\n", old);
+  CHECK(old > (size_t)16 << 20, "the whole-word path should hold the word (%zu B)", old);
+done:
+  free(buf);
+  siam_tokenizer_free(t);
+  siam_tokenizer_free(tc);
+}
+
+/* A stop check that says stop at its n-th poll. */
+static int polls_left;
+static int stop_after(void *ctx) {
+  (void)ctx;
+  return --polls_left <= 0;
+}
+
+/* Told to stop, a 50 MB text gives up at that poll: polled once per block
+** of 1024 code points, so a handful of polls means a few kilobytes read. */
+static void test_stop(void) {
+  SiamTokenizer *t = make(base_cfg(1, 1, 512));
+  size_t n = (size_t)50 << 20;
+  char *buf = malloc(n);
+  if (!t || !buf) goto done;
+  memset(buf, 'a', n);
+  int32_t ids[512];
+  polls_left = 7;
+  SiamStop prev = siam_stop_push(stop_after, NULL);
+  int k = siam_tokenize(t, buf, n, ids);
+  int stopped = siam_stop_was_requested();
+  siam_stop_pop(prev);
+  CHECK(k == -1 && stopped && polls_left == 0, "stopped tokenize: %d, stopped %d, polls left %d", k, stopped,
+        polls_left);
+  CHECK(siam_tokenize(t, buf, 4096, ids) == 3, "without a stop check it runs");
+done:
+  free(buf);
+  siam_tokenizer_free(t);
+}
+
 int main(void) {
+  test_segment_breaks();
+  test_long_words();
+  test_memory();
+  test_stop();
   test_uncased();
   test_options();
   test_lengths();
