@@ -184,15 +184,18 @@ bench-similarity: siamsql.so
 #   make bench-cluster  embed-and-store through the cluster against a local database; failover time
 #
 # Go builds from Debian's packages only: GOPATH mode over /usr/share/gocode,
-# no module proxy, nothing fetched.  go-dqlite's cgo flags include
-# -Wl,-z,now, which Go refuses unless allowed.
-GO_BUILD := env GOPATH=/usr/share/gocode GO111MODULE=off GOPROXY=off GOFLAGS= GOCACHE=$(CURDIR)/build/go-cache \
-            CGO_LDFLAGS_ALLOW='-Wl,-z,now' go build
+# no module proxy, nothing fetched; build/gopath links cluster/ in as the
+# package siamsql/cluster, so the programs share cluster/dqconn.
+# go-dqlite's cgo flags include -Wl,-z,now, which Go refuses unless allowed.
+GO_BUILD := env GOPATH=$(CURDIR)/build/gopath:/usr/share/gocode GO111MODULE=off GOPROXY=off GOFLAGS= \
+            GOCACHE=$(CURDIR)/build/go-cache CGO_LDFLAGS_ALLOW='-Wl,-z,now' go build
 
 cluster: deps siamsql.so
-	$(GO_BUILD) -o build/cluster/siamsql-node ./cluster/node
-	$(GO_BUILD) -o build/cluster/siamsql-client ./cluster/client
-	$(GO_BUILD) -o build/cluster/siamsql-cachecheck ./cluster/cachecheck
+	mkdir -p build/gopath/src/siamsql
+	ln -sfn $(CURDIR)/cluster build/gopath/src/siamsql/cluster
+	$(GO_BUILD) -o build/cluster/siamsql-node siamsql/cluster/node
+	$(GO_BUILD) -o build/cluster/siamsql-client siamsql/cluster/client
+	$(GO_BUILD) -o build/cluster/siamsql-cachecheck siamsql/cluster/cachecheck
 
 test-cluster: cluster
 	timeout -k 10 170 bash cluster/test.sh

@@ -23,33 +23,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/canonical/go-dqlite/client"
 	dqlitedriver "github.com/canonical/go-dqlite/driver"
-)
 
-func connect(ctx context.Context, servers []string, database string) (*dqlitedriver.Conn, error) {
-	store := client.NewInmemNodeStore()
-	infos := make([]client.NodeInfo, len(servers))
-	for i, address := range servers {
-		infos[i].Address = address
-	}
-	if err := store.Set(ctx, infos); err != nil {
-		return nil, err
-	}
-	drv, err := dqlitedriver.New(store)
-	if err != nil {
-		return nil, err
-	}
-	connector, err := drv.OpenConnector(database)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := connector.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return conn.(*dqlitedriver.Conn), nil
-}
+	"siamsql/cluster/dqconn"
+)
 
 // one returns the first column of the first row, as text.
 func one(ctx context.Context, conn *dqlitedriver.Conn, sql string) (string, error) {
@@ -145,10 +122,10 @@ func main() {
 	defer cancel()
 	c := &checker{ctx: ctx}
 	addrs := strings.Split(*servers, ",")
-	a, err := connect(ctx, addrs, flag.Arg(0))
+	a, err := dqconn.Open(ctx, addrs, flag.Arg(0))
 	c.must("connection A", err)
 	defer a.Close()
-	b, err := connect(ctx, addrs, flag.Arg(0))
+	b, err := dqconn.Open(ctx, addrs, flag.Arg(0))
 	c.must("connection B", err)
 	defer b.Close()
 	run(c, a, b)

@@ -12,11 +12,9 @@
 // executed, not queried: dqlite replicates what an execution writes.
 //
 // How it works: go-dqlite's driver finds the leader among the given nodes and
-// sends the statement there.  It is used directly, not through database/sql,
-// because database/sql silently runs a statement again when the connection
-// is lost midway, and a write whose leader died during its commit may have
-// committed all the same: this client says so and leaves the decision to
-// the caller.
+// sends the statement there (dqconn.Open: the driver directly, so nothing is
+// run twice).  A write whose leader died during its commit may have committed
+// all the same: this client says so and leaves the decision to the caller.
 package main
 
 import (
@@ -31,8 +29,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/canonical/go-dqlite/client"
 	dqlitedriver "github.com/canonical/go-dqlite/driver"
+
+	"siamsql/cluster/dqconn"
 )
 
 type options struct {
@@ -86,36 +85,6 @@ func parseOptions() (*options, error) {
 // admin: a question to the cluster, not SQL.
 func (o *options) admin() bool { return o.leader || o.cluster || o.transfer != 0 }
 
-func nodeStore(ctx context.Context, servers []string) (client.NodeStore, error) {
-	store := client.NewInmemNodeStore()
-	infos := make([]client.NodeInfo, len(servers))
-	for i, address := range servers {
-		infos[i].Address = address
-	}
-	return store, store.Set(ctx, infos)
-}
-
-// connect opens the database on the current leader.
-func connect(ctx context.Context, o *options) (*dqlitedriver.Conn, error) {
-	store, err := nodeStore(ctx, o.servers)
-	if err != nil {
-		return nil, err
-	}
-	drv, err := dqlitedriver.New(store)
-	if err != nil {
-		return nil, err
-	}
-	connector, err := drv.OpenConnector(o.database)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := connector.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return conn.(*dqlitedriver.Conn), nil
-}
-
 // isQuery: the statement is sent as a query (its rows printed) only when it
 // can only read; dqlite replicates the writes of executed statements.
 func isQuery(sql string) bool {
@@ -165,7 +134,7 @@ func runSQL(ctx context.Context, o *options) error {
 		}
 		sql = text
 	}
-	conn, err := connect(ctx, o)
+	conn, err := dqconn.Open(ctx, o.servers, o.database)
 	if err != nil {
 		return err
 	}
@@ -240,11 +209,7 @@ func explain(err error, wrote bool) error {
 }
 
 func adminCommand(ctx context.Context, o *options) error {
-	store, err := nodeStore(ctx, o.servers)
-	if err != nil {
-		return err
-	}
-	cli, err := client.FindLeader(ctx, store)
+	cli, err := dqconn.Leader(ctx, o.servers)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,8 @@ import (
 
 	dqlite "github.com/canonical/go-dqlite"
 	"github.com/canonical/go-dqlite/client"
+
+	"siamsql/cluster/dqconn"
 )
 
 type options struct {
@@ -113,15 +115,7 @@ func join(ctx context.Context, o *options) error {
 // tryJoin adds this node as a voter, or finishes an earlier try (added but
 // not yet a voter); a restarted member has nothing to do.
 func tryJoin(ctx context.Context, o *options) error {
-	store := client.NewInmemNodeStore()
-	infos := make([]client.NodeInfo, len(o.join))
-	for i, address := range o.join {
-		infos[i].Address = address
-	}
-	if err := store.Set(ctx, infos); err != nil {
-		return err
-	}
-	leader, err := client.FindLeader(ctx, store)
+	leader, err := dqconn.Leader(ctx, o.join)
 	if err != nil {
 		return fmt.Errorf("no leader among %s: %w", strings.Join(o.join, ","), err)
 	}
