@@ -11,7 +11,7 @@
 **
 ** Each function's flags, and why:
 **   - MODEL: functions that read the model tables (siam_embed, siam_similarity
-**     with a model, siam_tokenize, siam_dim, siam_config, siam_revision).
+**     with a model, siam_tokenize, siam_dim, siam_config, siam_revision, siam_dump).
 **     Not DETERMINISTIC: their result changes when the model's rows change,
 **     so SQLite must never store one in an index, a generated column or a
 **     CHECK constraint (it refuses them there with "non-deterministic
@@ -37,6 +37,7 @@ SQLITE_EXTENSION_INIT1
 #include <stdio.h>
 
 #include "cache.h"
+#include "dump.h"
 #include "functions.h"
 #include "vtabs.h"
 
@@ -63,6 +64,7 @@ static const struct {
     {"siam_dim", 1, MODEL, fn_dim},
     {"siam_config", 1, MODEL, fn_config},
     {"siam_revision", 1, MODEL, fn_revision},
+    {"siam_dump", 1, MODEL, fn_dump},
     {"siam_pack", 1, PURE, fn_pack},
     {"siam_unpack", 1, PURE, fn_unpack},
     {"siam_f32", 1, PURE, fn_f32},
