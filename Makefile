@@ -6,6 +6,7 @@
 #   make sanitize   run the suite under ASan + UBSan
 #   make demo       import the shipped model and find near-duplicate passages
 #   make bench      siamsql against PyTorch and OpenBLAS's sgemm (bench/bench.py)
+#   make cluster    the dqlite node and client (see the end of this file; make test-cluster)
 
 CC      ?= cc
 PKGS    := sqlite3 libcjson libzstd libutf8proc
@@ -95,7 +96,7 @@ clean:
 ext/schema_sql.h: sql/schema.sql
 	awk 'BEGIN{print "#define SIAM_SCHEMA_SQL \\"} {gsub(/\\/,"\\\\"); gsub(/"/,"\\\""); print "  \"" $$0 "\\n\" \\"} END{print "  \"\""}' $< > $@
 
-ext/store.o: ext/schema_sql.h
+ext/store.o ext/dump.o: ext/schema_sql.h
 
 # ---- hardening: fuzzing, valgrind, ThreadSanitizer (issue 7) -----------------
 #
@@ -184,3 +185,30 @@ bench-similarity: siamsql.so
 	/usr/bin/python3 bench/bench_similarity.py $(BENCH_SIMILARITY_ARGS)
 
 .PHONY: bench-similarity
+
+# ---- replicated on dqlite (issue 17) ------------------------------------------
+#   make cluster        build/cluster/siamsql-node and siamsql-client (Go on Debian's go-dqlite)
+#   make test-cluster   three nodes on loopback: failover, catch-up, atomic bulk inserts (cluster/test.sh)
+#   make bench-cluster  embed-and-store through the cluster against a local database; failover time
+#
+# Go builds from Debian's packages only: GOPATH mode over /usr/share/gocode,
+# no module proxy, nothing fetched; build/gopath links cluster/ in as the
+# package siamsql/cluster, so the programs share cluster/dqconn.
+# go-dqlite's cgo flags include -Wl,-z,now, which Go refuses unless allowed.
+GO_BUILD := env GOPATH=$(CURDIR)/build/gopath:/usr/share/gocode GO111MODULE=off GOPROXY=off GOFLAGS= \
+            GOCACHE=$(CURDIR)/build/go-cache CGO_LDFLAGS_ALLOW='-Wl,-z,now' go build
+
+cluster: deps siamsql.so
+	mkdir -p build/gopath/src/siamsql
+	ln -sfn $(CURDIR)/cluster build/gopath/src/siamsql/cluster
+	$(GO_BUILD) -o build/cluster/siamsql-node siamsql/cluster/node
+	$(GO_BUILD) -o build/cluster/siamsql-client siamsql/cluster/client
+	$(GO_BUILD) -o build/cluster/siamsql-cachecheck siamsql/cluster/cachecheck
+
+test-cluster: cluster
+	timeout -k 10 170 bash cluster/test.sh
+
+bench-cluster: cluster
+	bash bench/cluster.sh $(BENCH_CLUSTER_ARGS)
+
+.PHONY: cluster test-cluster bench-cluster

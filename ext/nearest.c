@@ -368,14 +368,10 @@ static const sqlite3_module pairs_module = {
     .xRowid = pairs_rowid,
 };
 
-int nearest_register(sqlite3 *db) {
-  VecSnapSlot *slot = vecsnap_slot_new();
-  if (!slot) return SQLITE_NOMEM;
+int nearest_register(sqlite3 *db, VecSnapSlot *slot) {
   vecsnap_slot_retain(slot);  /* one per module, let go by its destructor (also on failure) */
   int rc = sqlite3_create_module_v2(db, NEAREST, &near_module, slot, vecsnap_slot_release);
+  if (rc != SQLITE_OK) return rc;
   vecsnap_slot_retain(slot);
-  if (rc == SQLITE_OK) rc = sqlite3_create_module_v2(db, PAIRS, &pairs_module, slot, vecsnap_slot_release);
-  else vecsnap_slot_release(slot);
-  vecsnap_slot_release(slot);
-  return rc;
+  return sqlite3_create_module_v2(db, PAIRS, &pairs_module, slot, vecsnap_slot_release);
 }

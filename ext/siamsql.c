@@ -11,7 +11,7 @@
 **
 ** Each function's flags, and why:
 **   - MODEL: functions that read the model tables (siam_embed, siam_similarity
-**     with a model, siam_tokenize, siam_dim, siam_config, siam_revision).
+**     with a model, siam_tokenize, siam_dim, siam_config, siam_revision, siam_dump).
 **     Not DETERMINISTIC: their result changes when the model's rows change,
 **     so SQLite must never store one in an index, a generated column or a
 **     CHECK constraint (it refuses them there with "non-deterministic
@@ -21,15 +21,15 @@
 **     worth of memory, so a view or trigger in a schema the connection does
 **     not trust (PRAGMA trusted_schema=OFF) cannot call them.
 **   - PURE: functions of their arguments alone (siam_similarity of two
-**     vectors, siam_pack, siam_unpack, siam_f32, siam_f32_json):
+**     vectors, siam_pack, siam_unpack, siam_f32, siam_f32_json, siam_fts_query):
 **     DETERMINISTIC and INNOCUOUS, usable anywhere.
 **   - siam_info: neither (it reports process and connection state).
 **   - DIRECTONLY: what touches files (siam_import, siam_export) or changes
 **     the schema or process or connection state (siam_upgrade, siam_threads,
 **     siam_memory_limit): never
 **     from a view or trigger inside a database file someone handed you.
-**   - The table-valued functions (siam_embed_each, siam_nearest, siam_pairs)
-**     mark themselves DIRECTONLY too (vtabs.h).
+**   - The table-valued functions (siam_embed_each, siam_nearest, siam_pairs,
+**     siam_search) mark themselves DIRECTONLY too (vtabs.h).
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT1
@@ -37,6 +37,7 @@ SQLITE_EXTENSION_INIT1
 #include <stdio.h>
 
 #include "cache.h"
+#include "dump.h"
 #include "functions.h"
 #include "vtabs.h"
 
@@ -63,10 +64,12 @@ static const struct {
     {"siam_dim", 1, MODEL, fn_dim},
     {"siam_config", 1, MODEL, fn_config},
     {"siam_revision", 1, MODEL, fn_revision},
+    {"siam_dump", 1, MODEL, fn_dump},
     {"siam_pack", 1, PURE, fn_pack},
     {"siam_unpack", 1, PURE, fn_unpack},
     {"siam_f32", 1, PURE, fn_f32},
     {"siam_f32_json", 1, PURE, fn_f32_json},
+    {"siam_fts_query", 1, PURE, fn_fts_query},
     {"siam_info", 0, SQLITE_UTF8, fn_info},
     {"siam_threads", 0, STATE, fn_threads},
     {"siam_threads", 1, STATE, fn_threads},
@@ -115,8 +118,12 @@ int sqlite3_siamsql_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
                                     functions[i].fn, NULL, NULL, release_cache);
   }
   /* Table-valued functions (vtabs.h): eponymous, DIRECTONLY. */
+  VecSnapSlot *slot = rc == SQLITE_OK ? vecsnap_slot_new() : NULL;
+  if (rc == SQLITE_OK && !slot) rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = embed_each_register(db, cache);
-  if (rc == SQLITE_OK) rc = nearest_register(db);
+  if (rc == SQLITE_OK) rc = nearest_register(db, slot);
+  if (rc == SQLITE_OK) rc = search_register(db, cache, slot);
+  vecsnap_slot_release(slot);
   cache_release(cache);
   if (rc != SQLITE_OK && pzErrMsg) *pzErrMsg = sqlite3_mprintf("siamsql: %s", sqlite3_errmsg(db));
   return rc;

@@ -4,6 +4,8 @@
 **   siam_embed_each(model, sql)                -> (id, embedding)      embed_each.c
 **   siam_nearest(table, column, query, k)      -> (rowid, score)       nearest.c
 **   siam_pairs(table, column, threshold)       -> (rowid_a, rowid_b, score)
+**   siam_search(table, text_column, embedding_column, model, query, k)
+**                                              -> (rowid, score, dense_rank, bm25_rank)   search.c
 **
 ** vtabs.c holds what they share.
 **
@@ -17,9 +19,16 @@
 #include "cache.h"
 #include "sqlite_api.h"
 
-/* Each returns an SQLite result code.  The module holds a reference on cache. */
+typedef struct VecSnapSlot VecSnapSlot;
+
+/* Each returns an SQLite result code.  The modules hold references on cache
+** and slot. */
 int embed_each_register(sqlite3 *db, SiamCache *cache);
-int nearest_register(sqlite3 *db);
+int nearest_register(sqlite3 *db, VecSnapSlot *slot);
+int search_register(sqlite3 *db, SiamCache *cache, VecSnapSlot *slot);
+
+/* siam_fts_query(text): the FTS5 query siam_search runs for text (search.c). */
+void fn_fts_query(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
 /* A table's vectors in memory (vecsnap.c): rows with a NULL vector left out. */
 typedef struct {
@@ -34,7 +43,6 @@ typedef struct {
 } VecSnap;
 
 /* Per connection: the snapshot kept for the next statement. */
-typedef struct VecSnapSlot VecSnapSlot;
 VecSnapSlot *vecsnap_slot_new(void);
 void vecsnap_slot_retain(VecSnapSlot *s);
 void vecsnap_slot_release(void *s);   /* void* so it can be a module destructor */

@@ -217,8 +217,36 @@ static int parse_head(SiamConfig *cfg, const cJSON *root, char *err) {
   return 0;
 }
 
+static int get_number(const cJSON *obj, const char *path, const char *key, double lo, double hi, double *out,
+                      char *err) {
+  const cJSON *v = need(obj, path, key, err);
+  if (!v) return -1;
+  if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi))
+    return siam_errf(err, "config: %s%s must be a number from %g to %g", path, key, lo, hi);
+  *out = v->valuedouble;
+  return 0;
+}
+
+int siam_search_config_parse(SiamSearchConfig *s, const void *object, char err[SIAM_ERRMAX]) {
+  const cJSON *o = object;
+  double depth;
+  if (!cJSON_IsObject(o)) return siam_errf(err, "config: search must be an object");
+  const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "fusion");
+  if (!cJSON_IsString(f) || strcmp(f->valuestring, "rrf") != 0)
+    return siam_errf(err, "config: search.fusion must be \"rrf\"");
+  if (get_number(o, "search.", "k", 0, 1e6, &s->k, err) ||
+      get_number(o, "search.", "dense_weight", 0, 1, &s->dense_weight, err) ||
+      get_number(o, "search.", "depth", 1, 100000, &depth, err))
+    return -1;
+  if (depth != (double)(int)depth) return siam_errf(err, "config: search.depth must be an integer");
+  s->depth = (int)depth;
+  s->present = 1;
+  return 0;
+}
+
 int siam_config_parse(SiamConfig *cfg, const char *json, size_t len, char err[SIAM_ERRMAX]) {
   memset(cfg, 0, sizeof *cfg);
+  cfg->search = (SiamSearchConfig)SIAM_SEARCH_DEFAULT;
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, NULL, 0);
   if (!root) return siam_errf(err, "config: not valid JSON");
   int rc = -1;
@@ -239,6 +267,8 @@ int siam_config_parse(SiamConfig *cfg, const char *json, size_t len, char err[SI
   if (get_object(root, "tokenizer", &tok, err) || parse_tokenizer(&cfg->tokenizer, tok, err)) goto done;
   if (parse_pooling(cfg, root, err) || parse_head(cfg, root, err)) goto done;
   if (get_bool(root, "", "normalize", &cfg->normalize, err)) goto done;
+  const cJSON *search = cJSON_GetObjectItemCaseSensitive(root, "search");
+  if (search && siam_search_config_parse(&cfg->search, search, err)) goto done;
   rc = siam_config_validate(cfg, err);
 done:
   cJSON_Delete(root);
@@ -397,12 +427,20 @@ static int add_pooling_and_head(cJSON *root, const SiamConfig *cfg) {
   return 0;
 }
 
+static int add_search(cJSON *root, const SiamSearchConfig *s) {
+  cJSON *o = cJSON_AddObjectToObject(root, "search");
+  return !o || !cJSON_AddStringToObject(o, "fusion", "rrf") || !cJSON_AddNumberToObject(o, "k", s->k) ||
+         !cJSON_AddNumberToObject(o, "dense_weight", s->dense_weight) ||
+         !cJSON_AddNumberToObject(o, "depth", s->depth);
+}
+
 char *siam_config_to_json(const SiamConfig *cfg) {
   cJSON *root = cJSON_CreateObject();
   char *out = NULL;
   if (!root || !cJSON_AddStringToObject(root, "format", SIAM_FORMAT) ||
       add_encoder(root, &cfg->encoder) || add_tokenizer(root, &cfg->tokenizer) ||
-      add_pooling_and_head(root, cfg) || !cJSON_AddBoolToObject(root, "normalize", cfg->normalize))
+      add_pooling_and_head(root, cfg) || !cJSON_AddBoolToObject(root, "normalize", cfg->normalize) ||
+      (cfg->search.present && add_search(root, &cfg->search)))
     goto done;
   char *text = cJSON_PrintUnformatted(root);  /* cJSON's allocator: copy into ours */
   if (text) {

@@ -18,6 +18,11 @@
 **    "head":[{"in":384,"out":256,"bias":true,"activation":"tanh"}],
 **    "normalize":true}
 **
+** and, optionally, how siam_search fuses the model's ranking with FTS5's
+** (printed only when present):
+**
+**    "search":{"fusion":"rrf","k":60,"dense_weight":0.5,"depth":100}
+**
 ** Pooling modes are concatenated in sentence-transformers' order
 ** (cls, max, mean, mean_sqrt_len) whatever order the JSON lists them in.
 */
@@ -82,6 +87,19 @@ typedef struct {
   SiamActivation activation;  /* identity, relu, tanh, sigmoid, gelu */
 } SiamDenseConfig;
 
+/* Reciprocal rank fusion of a dense and a bm25 ranking (siam_search): a
+** row's score is dense_weight / (k + dense rank) + (1 - dense_weight) /
+** (k + bm25 rank), over the best `depth` rows of each ranking (a row absent
+** from one adds nothing for it). */
+typedef struct {
+  int present;                /* 1: the config carries a "search" object */
+  double k;                   /* >= 0 */
+  double dense_weight;        /* 0..1 */
+  int depth;                  /* 1..100000 */
+} SiamSearchConfig;
+
+#define SIAM_SEARCH_DEFAULT {0, 60.0, 0.5, 100}
+
 typedef struct {
   SiamEncoderConfig encoder;
   SiamTokenizerConfig tokenizer;
@@ -89,6 +107,7 @@ typedef struct {
   int n_head;
   SiamDenseConfig head[SIAM_MAX_HEAD];
   int normalize;
+  SiamSearchConfig search;    /* SIAM_SEARCH_DEFAULT when the config has none */
 } SiamConfig;
 
 /* One tensor the config requires: its stored name and shape. */
@@ -97,6 +116,10 @@ typedef struct {
   int ndim;                   /* 1 or 2 */
   int64_t shape[2];           /* torch layout: Linear weight is [out, in] */
 } SiamTensorSpec;
+
+/* Parses and validates the "search" object on its own (siam_import reads it
+** from a model directory's siamsql.json). */
+int siam_search_config_parse(SiamSearchConfig *s, const void *cjson_object, char err[SIAM_ERRMAX]);
 
 /* Parses and validates a config document. */
 int siam_config_parse(SiamConfig *cfg, const char *json, size_t len, char err[SIAM_ERRMAX]);

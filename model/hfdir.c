@@ -724,6 +724,20 @@ static int read_sentence_transformers(Reader *r) {
   return 0;
 }
 
+/* siamsql.json: what siamsql keeps beside a model that sentence-transformers
+** has no file for (how siam_search fuses rankings).  Optional. */
+static int read_siamsql_json(const char *dir, SiamConfig *cfg, char *err) {
+  cfg->search = (SiamSearchConfig)SIAM_SEARCH_DEFAULT;
+  if (!is_file(dir, "", "siamsql.json")) return 0;
+  cJSON *root;
+  char why[SIAM_ERRMAX];
+  if (load_json(dir, "", "siamsql.json", &root, err)) return -1;
+  const cJSON *search = cJSON_GetObjectItemCaseSensitive(root, "search");
+  int rc = search && siam_search_config_parse(&cfg->search, search, why) ? siam_errf(err, "siamsql.json: %s", why) : 0;
+  cJSON_Delete(root);
+  return rc;
+}
+
 int siam_bundle_read_dir(SiamBundle *b, const char *dir, char err[SIAM_ERRMAX]) {
   struct stat sb;
   memset(b, 0, sizeof *b);
@@ -737,6 +751,7 @@ int siam_bundle_read_dir(SiamBundle *b, const char *dir, char err[SIAM_ERRMAX]) 
     rc = read_transformer(&r, "");
     b->cfg.pooling = SIAM_POOL_MEAN;  /* what sentence-transformers gives a plain model */
   }
+  if (rc == 0) rc = read_siamsql_json(dir, &b->cfg, err);
   if (rc == 0) rc = siam_config_validate(&b->cfg, err);
   if (rc == 0) rc = siam_bundle_check(b, err);
   if (rc) siam_bundle_free(b);
@@ -1108,6 +1123,16 @@ static int write_modules(const SiamBundle *b, const char *dir, char *err) {
   return make_subdir(dir, module, err);
 }
 
+static cJSON *siamsql_json(const SiamSearchConfig *s) {
+  cJSON *root = cJSON_CreateObject(), *o = root ? cJSON_AddObjectToObject(root, "search") : NULL;
+  int ok = o != NULL;
+  if (ok) add_str(o, "fusion", "rrf", &ok);
+  if (ok) add_num(o, "k", s->k, &ok);
+  if (ok) add_num(o, "dense_weight", s->dense_weight, &ok);
+  if (ok) add_num(o, "depth", s->depth, &ok);
+  return finish(root, ok);
+}
+
 /* Every file of the export, into dir (new and empty). */
 static int write_all(const SiamBundle *b, const char *dir, char *err) {
   const SiamTokenizerConfig *t = &b->cfg.tokenizer;
@@ -1116,7 +1141,7 @@ static int write_all(const SiamBundle *b, const char *dir, char *err) {
       write_json(dir, "", "special_tokens_map.json", special_tokens_map_json(t), err) ||
       write_encoder_tensors(b, dir, err) || write_modules(b, dir, err))
     return -1;
-  return 0;
+  return b->cfg.search.present ? write_json(dir, "", "siamsql.json", siamsql_json(&b->cfg.search), err) : 0;
 }
 
 /* Written into a new directory beside dir, which takes dir's place only

@@ -92,11 +92,11 @@ static void flags(void) {
   CHECK_Q(db, "ok", "PRAGMA integrity_check");
   /* What each model-dependent function is: no DETERMINISTIC (0x800), no
   ** INNOCUOUS (0x200000); the pure ones both. */
-  CHECK_Q(db, "siam_config siam_dim siam_embed siam_info siam_revision siam_similarity siam_tokenize",
+  CHECK_Q(db, "siam_config siam_dim siam_dump siam_embed siam_info siam_revision siam_similarity siam_tokenize",
           "SELECT group_concat(name, ' ') FROM (SELECT DISTINCT name FROM pragma_function_list"
           " WHERE name LIKE 'siam%' AND (flags & 0x200800) = 0 AND name NOT IN (SELECT name FROM pragma_function_list"
           " WHERE (flags & 0x80000) <> 0) ORDER BY name)");
-  CHECK_Q(db, "siam_f32 siam_f32_json siam_pack siam_similarity siam_unpack",
+  CHECK_Q(db, "siam_f32 siam_f32_json siam_fts_query siam_pack siam_similarity siam_unpack",
           "SELECT group_concat(name, ' ') FROM (SELECT DISTINCT name FROM pragma_function_list"
           " WHERE name LIKE 'siam%' AND (flags & 0x200800) = 0x200800 ORDER BY name)");
   /* A view in a schema that is not trusted cannot run a model. */

@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """build_data.py — training pairs for siamsql's default model, from Debian's own
-package metadata (no downloads beyond `apt-get update`).
+package metadata.
 
-Inputs (written by `apt-get update -o Acquire::Languages=en`):
-  /var/lib/apt/lists/*_i18n_Translation-en[.lz4|.gz|.xz]   Package, Description-md5,
+Inputs (train/fetch_sources.sh downloads them into train/data/raw/lists):
+  <release>_main_i18n_Translation-en.(xz|bz2)   Package, Description-md5,
         Description-en (first line: synopsis; following lines: long description, with
         " ." lines separating paragraphs)
-  /var/lib/apt/lists/*_binary-*_Packages[...]             Package -> Source (defaults to
+  <release>_main_binary-amd64_Packages.xz       Package -> Source (defaults to
         the package name; a version in parentheses is dropped) and Description-md5
+  for bullseye, bookworm, trixie and sid.  bookworm's are the passages; the others
+  give paraphrase pairs (a package's description as rewritten between releases).
 
 Outputs (under train/data/, which is not committed):
   passages.jsonl   one package per line: package, source, split, synopsis, text
@@ -16,6 +18,11 @@ Outputs (under train/data/, which is not committed):
                    source whose long descriptions differ but share a paragraph
                    columns: source, package_a, package_b
   {train,heldout}_syn.tsv   synopsis -> long description: source, package
+  releases.jsonl   package, source, split, release, synopsis, text: every release's
+                   description of every package
+  {train,heldout}_para.tsv  paraphrases: source, package, release_a, release_b, where
+                   the two releases' long descriptions differ in at least a fifth of
+                   their words but share a third
 and the small shipped demo sample demo/data/passages.tsv (held-out packages only):
   package, source, synopsis, text   (tab-separated, header line, tabs/newlines -> spaces)
 
@@ -25,6 +32,7 @@ every binary package of a source lands on the same side.  Everything is determin
 Usage:  /usr/bin/python3 train/build_data.py [--lists /var/lib/apt/lists] [--out train/data]
 """
 import argparse
+import bz2
 import glob
 import gzip
 import hashlib
@@ -54,6 +62,8 @@ def open_list(path):
         return io.TextIOWrapper(gzip.open(path), encoding="utf-8", errors="replace")
     if path.endswith(".xz"):
         return io.TextIOWrapper(lzma.open(path), encoding="utf-8", errors="replace")
+    if path.endswith(".bz2"):
+        return io.TextIOWrapper(bz2.open(path), encoding="utf-8", errors="replace")
     return open(path, encoding="utf-8", errors="replace")
 
 
@@ -76,11 +86,14 @@ def stanzas(stream):
         yield fields
 
 
-def list_files(lists, kind):
-    """Main archive first, so -updates / -security entries override it."""
+RELEASES = ("bullseye", "bookworm", "trixie", "sid")
+PASSAGE_RELEASE = "bookworm"
+
+
+def list_files(lists, kind, release):
     pats = {"tr": "*_i18n_Translation-en*", "pk": "*_binary-*_Packages*"}[kind]
-    files = [f for f in glob.glob(os.path.join(lists, pats)) if not f.endswith((".diff", "IndexDiff"))]
-    return sorted(files, key=lambda f: (("-updates" in f) + 2 * ("-security" in f), f))
+    files = [f for f in glob.glob(os.path.join(lists, release + "_" + pats)) if not f.endswith(".part")]
+    return sorted(files)
 
 
 def normalize_long(lines):
@@ -100,10 +113,10 @@ def normalize_long(lines):
     return paras
 
 
-def read_translations(lists):
+def read_translations(lists, release):
     """(package, md5) -> (synopsis, [paragraphs]); also package -> the same (any md5)."""
     by_md5, by_pkg = {}, {}
-    for path in list_files(lists, "tr"):
+    for path in list_files(lists, "tr", release):
         for st in stanzas(open_list(path)):
             desc = st.get("Description-en")
             if not desc or "Package" not in st:
@@ -115,10 +128,10 @@ def read_translations(lists):
     return by_md5, by_pkg
 
 
-def read_sources(lists):
+def read_sources(lists, release):
     """package -> (source, description md5)."""
     out = {}
-    for path in list_files(lists, "pk"):
+    for path in list_files(lists, "pk", release):
         for st in stanzas(open_list(path)):
             pkg = st.get("Package")
             if not pkg:
@@ -184,6 +197,26 @@ def syn_pairs(passages):
     return pairs
 
 
+def para_pairs(by_release, sources):
+    """(source, package, release_a, release_b): the same package described
+    differently in two releases; the earliest and the latest distinct texts."""
+    pairs = []
+    for pkg in sorted(by_release):
+        texts = []
+        for rel in RELEASES:
+            t = by_release[pkg].get(rel)
+            if t and all(t != u for _, u in texts):
+                texts.append((rel, t))
+        if len(texts) < 2:
+            continue
+        (ra, ta), (rb, tb) = texts[0], texts[-1]
+        wa, wb = set(ta.lower().split()), set(tb.lower().split())
+        overlap = len(wa & wb) / max(1, len(wa | wb))
+        if 1 / 3 <= overlap <= 0.8:
+            pairs.append((sources.get(pkg, (pkg, ""))[0], pkg, ra, rb))
+    return pairs
+
+
 def write_tsv(path, rows):
     with open(path, "w", encoding="utf-8") as f:
         for r in rows:
@@ -232,21 +265,33 @@ def demo_sample(groups, rng):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--lists", default="/var/lib/apt/lists")
+    ap.add_argument("--lists", default=os.path.join(ROOT, "train", "data", "raw", "lists"))
     ap.add_argument("--out", default=os.path.join(ROOT, "train", "data"))
     ap.add_argument("--demo", default=os.path.join(ROOT, "demo", "data", "passages.tsv"))
     args = ap.parse_args()
     rng = random.Random(20240601)
 
-    by_md5, by_pkg = read_translations(args.lists)
-    sources = read_sources(args.lists)
+    by_md5, by_pkg = read_translations(args.lists, PASSAGE_RELEASE)
+    sources = read_sources(args.lists, PASSAGE_RELEASE)
     if not by_pkg or not sources:
-        sys.exit("build_data: no Translation-en / Packages under %s; run "
-                 "`apt-get update -o Acquire::Languages=en` first" % args.lists)
+        sys.exit("build_data: no Translation-en / Packages under %s; run bash train/fetch_sources.sh first"
+                 % args.lists)
     passages = build_passages(by_md5, by_pkg, sources)
+    by_release = {}
+    with open(os.path.join(args.out, "releases.jsonl"), "w", encoding="utf-8") as f:
+        for rel in RELEASES:
+            r_md5, r_pkg = read_translations(args.lists, rel)
+            r_src = read_sources(args.lists, rel)
+            for p in build_passages(r_md5, r_pkg, r_src):
+                p = dict(p, source=sources.get(p["package"], (p["source"], ""))[0])
+                p["split"] = "heldout" if is_heldout(p["source"]) else "train"
+                p["release"] = rel
+                by_release.setdefault(p["package"], {})[rel] = p["text"]
+                f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    paras = para_pairs(by_release, sources)
     groups = group_by_source(passages)
-
     os.makedirs(args.out, exist_ok=True)
+
     with open(os.path.join(args.out, "passages.jsonl"), "w", encoding="utf-8") as f:
         for p in passages:
             f.write(json.dumps(p, ensure_ascii=False) + "\n")
@@ -256,9 +301,11 @@ def main():
         s = [r for r in syns if is_heldout(r[0]) == (split == "heldout")]
         write_tsv(os.path.join(args.out, split + "_dup.tsv"), d)
         write_tsv(os.path.join(args.out, split + "_syn.tsv"), s)
-        print("%-8s sources %6d  passages %6d  dup pairs %6d  syn pairs %6d" % (
+        pp = [r for r in paras if is_heldout(r[0]) == (split == "heldout")]
+        write_tsv(os.path.join(args.out, split + "_para.tsv"), pp)
+        print("%-8s sources %6d  passages %6d  dup pairs %6d  syn pairs %6d  paraphrase pairs %6d" % (
             split, sum(1 for g in groups if is_heldout(g) == (split == "heldout")),
-            sum(1 for p in passages if p["split"] == split), len(d), len(s)))
+            sum(1 for p in passages if p["split"] == split), len(d), len(s), len(pp)))
 
     demo = demo_sample(groups, rng)
     os.makedirs(os.path.dirname(args.demo), exist_ok=True)
