@@ -10,11 +10,13 @@ between are allowed):
                                         `.load ./siamsql` first
     <!-- test: json -->                 must parse as JSON
 
-    *Not run by the tests: REASON*     (a visible line) not run, and why
+    *Not run by the tests: REASON*     (a visible paragraph, wrapped or not)
+                                        not run, and why
 
 Options after the kind, shell-quoted:
     expect='REGEX'   the block's output must match (Python re, MULTILINE)
     needs=npm        skipped, with a message, when npm cannot reach its registry
+    needs=COMMAND    skipped, with a message, when COMMAND is not on PATH
     check=SCRIPT     after the block, /usr/bin/python3 SCRIPT DB_PATH (a path
                      from the tree's root) checks what the block did
 
@@ -39,6 +41,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 CODE_LANGS = {"sh", "bash", "sql", "json", "python", "js", "javascript", "console"}
 KIND_LANGS = {"sh": {"sh", "bash"}, "sql": {"sql"}, "json": {"json"}}
@@ -81,6 +84,8 @@ def read_blocks(path):
 
 
 def marker_before(lines, fence_index):
+    """The marker in the paragraph just above a fence: a test comment as its
+    last line, or a not-run paragraph (which may wrap over several lines)."""
     j = fence_index - 1
     while j >= 0 and not lines[j].strip():
         j -= 1
@@ -89,7 +94,11 @@ def marker_before(lines, fence_index):
     m = TEST_MARKER.match(lines[j])
     if m:
         return ("test", m.group(1).strip())
-    m = UNTESTED_MARKER.match(lines[j])
+    first = j
+    while first > 0 and lines[first - 1].strip():
+        first -= 1
+    paragraph = " ".join(line.strip() for line in lines[first:j + 1])
+    m = UNTESTED_MARKER.match(paragraph)
     return ("untested", m.group(1).strip()) if m else None
 
 
@@ -122,7 +131,7 @@ class Runner:
     def close(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def result(self, status, block, detail=""):
+    def result(self, status, block, detail="", seconds=None):
         if status == "ok":
             self.passed += 1
         elif status == "FAIL":
@@ -130,12 +139,15 @@ class Runner:
         elif status == "skip":
             self.skipped += 1
         label = block.kind or f"```{block.lang}"
-        print(f"{status} {block.where} {label}{(': ' + detail) if detail else ''}")
+        took = f" ({seconds:.1f} s)" if seconds is not None else ""
+        print(f"{status} {block.where} {label}{took}{(': ' + detail) if detail else ''}")
 
     def scratch_dir(self, md_path):
         """A directory linking every top-level entry of the tree, for one file."""
         scratch = os.path.join(self.tmp, md_path.replace("/", "_"))
         os.makedirs(scratch)
+        # A block's `make cluster` builds into the tree's build/, as in the tree.
+        os.makedirs(os.path.join(self.root, "build"), exist_ok=True)
         for name in os.listdir(self.root):
             if name != ".git":
                 os.symlink(os.path.join(self.root, name), os.path.join(scratch, name))
@@ -149,8 +161,20 @@ class Runner:
                 self._npm = False
         return self._npm
 
+    def missing_need(self, need):
+        """Why a block's needs=... is not met here (None when it is)."""
+        if not need:
+            return None
+        if need == "npm":
+            return None if self.npm_reachable() else "npm cannot reach its registry"
+        return None if shutil.which(need) else f"{need} is not installed (make deps installs it)"
+
     def env(self):
         env = dict(os.environ, HOME=self.home)
+        # The machine's npm settings (registry, proxy, nodedir) hold whatever HOME is.
+        npmrc = os.path.expanduser("~/.npmrc")
+        if os.path.exists(npmrc) and "NPM_CONFIG_USERCONFIG" not in env:
+            env["NPM_CONFIG_USERCONFIG"] = npmrc
         env.pop("CDPATH", None)
         return env
 
@@ -171,8 +195,9 @@ class Runner:
             if error:
                 self.result("FAIL", block, error)
                 continue
-            if block.options.get("needs") == "npm" and not self.npm_reachable():
-                self.result("skip", block, "npm cannot reach its registry")
+            missing = self.missing_need(block.options.get("needs"))
+            if missing:
+                self.result("skip", block, missing)
                 continue
             if scratch is None and block.kind != "json":
                 scratch = self.scratch_dir(md_path)
@@ -185,7 +210,7 @@ class Runner:
             except ValueError as e:
                 return self.result("FAIL", block, f"not JSON: {e}")
             return self.result("ok", block)
-        db = None
+        db, start = None, time.monotonic()
         if block.kind == "sql":
             db = dbs.get(block.options["db"])
             if db is None:
@@ -203,7 +228,7 @@ class Runner:
         check = block.options.get("check")
         if check and not self.run_check(check, db, scratch, block):
             return None
-        return self.result("ok", block)
+        return self.result("ok", block, seconds=time.monotonic() - start)
 
     def create_db(self, name, scratch, block):
         path = os.path.join(os.path.dirname(scratch), f"{os.path.basename(scratch)}-{name}.db")
