@@ -347,7 +347,7 @@ static int parse_options(sqlite3_context *ctx, const char *fn, int argc, sqlite3
     }
     if (strcmp(k, "dtype") == 0) {
       if (!cJSON_IsString(item) || siam_dtype_parse(item->valuestring, &o->dtype)) {
-        fail(ctx, fn, "option dtype must be \"f32\", \"f16\" or \"bf16\"");
+        fail(ctx, fn, "option dtype must be one of %s", siam_dtype_names());
         goto done;
       }
       o->has_dtype = 1;
@@ -380,8 +380,8 @@ void fn_import(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   char err[SIAM_ERRMAX];
   int rc;
   memset(&b, 0, sizeof b);
-  if (siam_bundle_read_dir(&b, dir, err) || siam_bundle_check_tokenizer(&b, err)) {
-    fail(ctx, fn, "%s: %s", dir, err);  /* a vocab the loader would refuse is refused now */
+  if (siam_bundle_read_dir(&b, dir, err)) {
+    fail(ctx, fn, "%s: %s", dir, err);  /* checked as the loader will check it */
   } else if (o.has_dtype && siam_bundle_convert(&b, o.dtype, err)) {
     fail(ctx, fn, "%s", err);
   } else if ((rc = store_write_bundle(sqlite3_context_db_handle(ctx), name, &b, dir, o.replace, err)) != SQLITE_OK) {

@@ -223,13 +223,14 @@ static void f64_to_f32(const uint8_t *src, float *dst, size_t count) {
   }
 }
 
+/* The dtype a safetensors entry is stored as: its own, or F32 for F64. */
 static int float_dtype(const char *st, SiamDtype *d, int *is_f64) {
   *is_f64 = strcmp(st, "F64") == 0;
-  if (*is_f64 || strcmp(st, "F32") == 0) *d = SIAM_F32;
-  else if (strcmp(st, "F16") == 0) *d = SIAM_F16;
-  else if (strcmp(st, "BF16") == 0) *d = SIAM_BF16;
-  else return -1;
-  return 0;
+  if (*is_f64) {
+    *d = SIAM_F32;
+    return 0;
+  }
+  return siam_dtype_from_safetensors(st, d);
 }
 
 /* Copies entry e out of the file image as tensor `name`. */
@@ -892,8 +893,7 @@ static cJSON *finish(cJSON *o, int ok) {
 }
 
 static const char *torch_dtype(const SiamBundle *b) {
-  SiamDtype d = b->n_tensors ? b->tensors[0].dtype : SIAM_F32;
-  return d == SIAM_F16 ? "float16" : d == SIAM_BF16 ? "bfloat16" : "float32";
+  return siam_dtype_torch(b->n_tensors ? b->tensors[0].dtype : SIAM_F32);
 }
 
 static int token_id(const SiamBundle *b, const char *token) {
