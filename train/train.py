@@ -443,13 +443,16 @@ def main():
     valid_ex = make_pairs(passages, releases, sections, pairs, "valid", rng)
     log("pairs: train %s; valid %d" % (dict(collections.Counter(e[0] for e in train_ex)), len(valid_ex)))
     neg_path = os.path.join(args.work, "negatives.json")
+    key = hashlib.sha1(json.dumps(train_ex).encode()).hexdigest()  # the negatives belong to these pairs
+    negs = None
     if os.path.exists(neg_path):
         with open(neg_path, encoding="utf-8") as f:
-            negs = json.load(f)
-    else:
+            saved = json.load(f)
+        negs = saved["negatives"] if isinstance(saved, dict) and saved.get("pairs_sha1") == key else None
+    if negs is None:
         negs = mine_negatives(train_ex)
         with open(neg_path, "w", encoding="utf-8") as f:
-            json.dump(negs, f)
+            json.dump({"pairs_sha1": key, "negatives": negs}, f)
     data = encode_all(train_ex, negs, tok, args.query_len, args.max_seq)
     vset = make_validation(valid_ex, tok, args.query_len, args.max_seq, random.Random(SEED))
     log("%d training pairs encoded (%d with a hard negative)" % (len(data), sum(e[4] is not None for e in data)))
