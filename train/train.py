@@ -31,7 +31,6 @@ import argparse
 import collections
 import hashlib
 import json
-import math
 import os
 import random
 import re
@@ -48,8 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import wordpiece  # noqa: E402
-from train_default import (SiameseBert, pad_batch, reference_embeddings, save_model,  # noqa: E402
-                           write_json)
+from siamese import SiameseBert, pad_batch, reference_embeddings, save_model, write_json  # noqa: E402
 
 SEED = 20261206
 T0 = time.time()
