@@ -98,7 +98,7 @@ ext/schema_sql.h: sql/schema.sql
 
 ext/store.o ext/dump.o: ext/schema_sql.h
 
-# ---- hardening: fuzzing, valgrind, ThreadSanitizer (issue 7) -----------------
+# ---- hardening: fuzzing, valgrind, ThreadSanitizer -------------------------
 #
 #   make fuzz                 every fuzz target for FUZZ_SECONDS each (make -j2 runs two at once)
 #   make fuzz-tokenizer       one target (also fuzz-safetensors, fuzz-config, fuzz-blob)
@@ -177,7 +177,7 @@ tsan: ext/schema_sql.h
 
 .PHONY: fuzz fuzz-build valgrind tsan
 
-# ---- similarity at scale (issue 6) ------------------------------------------
+# ---- similarity at scale --------------------------------------------------
 #   make bench-similarity   siam_embed_each, the embedding cache, siam_pairs and
 #                           siam_nearest against the plain SQL they replace
 #                           (BENCH_SIMILARITY_ARGS="--runs 1 --sizes 10000" for a quick one)
@@ -186,7 +186,7 @@ bench-similarity: siamsql.so
 
 .PHONY: bench-similarity
 
-# ---- replicated on dqlite (issue 17) ------------------------------------------
+# ---- replicated on dqlite -------------------------------------------------
 #   make cluster        build/cluster/siamsql-node and siamsql-client (Go on Debian's go-dqlite)
 #   make test-cluster   three nodes on loopback: failover, catch-up, atomic bulk inserts (cluster/test.sh)
 #   make bench-cluster  embed-and-store through the cluster against a local database; failover time

@@ -27,6 +27,7 @@ Other scripts call evaluate(model_dir, data_dir, tasks) for the same figures.
 """
 import argparse
 import collections
+import hashlib
 import json
 import math
 import os
@@ -74,27 +75,41 @@ def edit(text, rng):
     return " ".join(words)
 
 
-def load_tasks(data_dir, wanted):
+def pkg_split(source):
+    """heldout (bucket < 10, as train/build_data.py splits), valid (10..12: the
+    training side's share that train/train.py and train/fit_fusion.py keep out
+    of training for their choices) or train."""
+    b = int.from_bytes(hashlib.sha1(("siamsql:" + source).encode()).digest()[:8], "big") % 100
+    return "heldout" if b < 10 else "valid" if b < 13 else "train"
+
+
+def doc_split(package, doc):
+    b = int.from_bytes(hashlib.sha1(("siamsql-doc:" + package + "/" + doc).encode()).digest()[:8], "big") % 100
+    return "heldout" if b < 10 else "valid" if b < 13 else "train"
+
+
+def load_tasks(data_dir, wanted, split="heldout"):
+    """The tasks over one split: "heldout" (evaluation) or "valid" (choices)."""
     passages = {p["package"]: p for p in read_jsonl(os.path.join(data_dir, "passages.jsonl"))
-                if p["split"] == "heldout"}
+                if pkg_split(p["source"]) == split}
     names = sorted(passages)
     index = {n: i for i, n in enumerate(names)}
     descs = [passages[n]["text"] for n in names]
     tasks = {}
     if "near-duplicate" in wanted:
         sib = collections.defaultdict(set)
-        for _, a, b in read_tsv(os.path.join(data_dir, "heldout_dup.tsv")):
+        for _, a, b in read_tsv(os.path.join(data_dir, ("heldout" if split == "heldout" else "train") + "_dup.tsv")):
             if a in index and b in index:
                 sib[index[a]].add(index[b])
                 sib[index[b]].add(index[a])
         qs = sorted(sib)
         tasks["near-duplicate"] = (descs, [descs[i] for i in qs], [sib[i] for i in qs], qs)
     if "synopsis->desc" in wanted:
-        syn = [index[pkg] for _, pkg in read_tsv(os.path.join(data_dir, "heldout_syn.tsv"))
+        syn = [index[pkg] for _, pkg in read_tsv(os.path.join(data_dir, ("heldout" if split == "heldout" else "train") + "_syn.tsv"))
                if pkg in index and passages[pkg]["synopsis"].strip()]
         tasks["synopsis->desc"] = (descs, [passages[names[i]]["synopsis"] for i in syn], [{i} for i in syn],
                                    [None] * len(syn))
-    sections = [s for s in read_jsonl(os.path.join(data_dir, "sections.jsonl")) if s["split"] == "heldout"]
+    sections = [s for s in read_jsonl(os.path.join(data_dir, "sections.jsonl")) if doc_split(s["package"], s["doc"]) == split]
     stexts = [s["text"] for s in sections]
     if "heading->section" in wanted:
         counts = collections.Counter(s["heading"].lower() for s in sections)
@@ -103,11 +118,11 @@ def load_tasks(data_dir, wanted):
     if "paraphrase" in wanted:
         rel = collections.defaultdict(dict)
         for r in read_jsonl(os.path.join(data_dir, "releases.jsonl")):
-            if r["split"] == "heldout":
+            if pkg_split(r["source"]) == split:
                 rel[r["package"]][r["release"]] = r["text"]
         corpus = list(descs)
         qs, relevant = [], []
-        for _, pkg, ra, rb in read_tsv(os.path.join(data_dir, "heldout_para.tsv")):
+        for _, pkg, ra, rb in read_tsv(os.path.join(data_dir, ("heldout" if split == "heldout" else "train") + "_para.tsv")):
             if pkg in index and ra in rel[pkg] and rb in rel[pkg]:
                 corpus[index[pkg]] = rel[pkg][rb]
                 qs.append(rel[pkg][ra])
@@ -228,11 +243,12 @@ def tfidf_rankings(corpus, queries, exclude):
     return out, time.time() - t
 
 
-def evaluate(model_dir, data_dir, tasks=TASKS, methods=METHODS, log=print):
-    """{task: {method: {recall@1, recall@10, mrr, seconds}}, task + ' size': (corpus, queries)}."""
+def evaluate(model_dir, data_dir, tasks=TASKS, methods=METHODS, log=print, split="heldout", keep_rankings=False):
+    """{task: {method: {recall@1, recall@10, mrr, seconds}}, task + ' size': (corpus, queries)};
+    with keep_rankings, also task + ' rankings': {method: ranked lists} and task + ' relevant'."""
     db = connect(model_dir)
     res = {}
-    for task, (corpus, queries, relevant, exclude) in load_tasks(data_dir, tasks).items():
+    for task, (corpus, queries, relevant, exclude) in load_tasks(data_dir, tasks, split).items():
         r = res[task] = {}
         load_corpus(db, corpus)
         runs = {}
@@ -252,6 +268,9 @@ def evaluate(model_dir, data_dir, tasks=TASKS, methods=METHODS, log=print):
                 ranked, secs = runs[m]
                 r[m] = dict(metrics(ranked, relevant), seconds=round(secs, 2))
         res[task + " size"] = (len(corpus), len(queries))
+        if keep_rankings:
+            res[task + " rankings"] = {m: runs[m][0] for m in runs}
+            res[task + " relevant"] = relevant
         log(f"  {task}: {len(queries)} queries over {len(corpus)} texts done")
     return res
 

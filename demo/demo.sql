@@ -44,16 +44,24 @@ SELECT a.package AS a, b.package AS b, round(p.score, 3) AS score
  ORDER BY p.score ASC
  LIMIT 8;
 
-.print
-.print Top matches for a free-text query: 'extract files from compressed archives'
-SELECT p.package, p.synopsis, round(n.score, 3) AS score
-  FROM siam_nearest('passages', 'emb', siam_embed('default', 'extract files from compressed archives'), 8) AS n
-  JOIN passages p ON p.rowid = n.rowid
- ORDER BY n.score DESC;
+-- Hybrid search needs an FTS5 index over the same rows.
+CREATE VIRTUAL TABLE passages_fts USING fts5(body, content='passages', content_rowid='rowid');
+INSERT INTO passages_fts(passages_fts) VALUES('rebuild');
 
 .print
-.print Top matches for a free-text query: 'a small text editor for the terminal'
-SELECT p.package, p.synopsis, round(n.score, 3) AS score
-  FROM siam_nearest('passages', 'emb', siam_embed('default', 'a small text editor for the terminal'), 8) AS n
-  JOIN passages p ON p.rowid = n.rowid
- ORDER BY n.score DESC;
+.print Free-text queries, the model alone (siam_nearest) beside hybrid search (siam_search: the model fused with FTS5 bm25):
+.mode box --wrap 40
+CREATE TEMP TABLE queries(qid INTEGER PRIMARY KEY, query TEXT);
+INSERT INTO queries(query) VALUES ('extract files from compressed archives'),
+  ('a small text editor for the terminal'), ('play music files from the command line');
+WITH d AS (SELECT q.qid, row_number() OVER (PARTITION BY q.qid ORDER BY n.score DESC, n.rowid) AS r,
+                  p.package || ': ' || p.synopsis AS dense
+             FROM queries q, siam_nearest('passages', 'emb', siam_embed('default', q.query), 6) AS n
+             JOIN passages p ON p.rowid = n.rowid),
+     h AS (SELECT q.qid, row_number() OVER (PARTITION BY q.qid ORDER BY s.score DESC, s.rowid) AS r,
+                  p.package || ': ' || p.synopsis AS hybrid
+             FROM queries q, siam_search('passages', 'body', 'emb', 'default', q.query, 6) AS s
+             JOIN passages p ON p.rowid = s.rowid)
+SELECT CASE d.r WHEN 1 THEN q.query ELSE '' END AS query, d.r AS rank, d.dense, h.hybrid
+  FROM queries q JOIN d ON d.qid = q.qid JOIN h ON h.qid = d.qid AND h.r = d.r
+ ORDER BY q.qid, d.r;

@@ -13,9 +13,8 @@
 ** A model loaded from a database whose schema is not intact is used by its
 ** statement and never kept.
 **
-** Every entry and the cache itself are reference counted: the cache holds
-** one reference on each entry it lists, and every statement using a model
-** holds another.  A stale entry is unlisted at once and freed when its last
+** Every entry is reference counted: the cache holds one reference on each
+** entry it lists, and every statement using a model holds another.  A stale entry is unlisted at once and freed when its last
 ** user is done.  Each entry counts its bytes against the connection for as
 ** long as it lives, listed or not.
 */
@@ -28,6 +27,8 @@
 #include "store.h"
 
 #define EMBED_CACHE_DEFAULT ((size_t)16 << 20)
+#define EMBED_CACHE_MAX_TEXT ((size_t)16 << 10) /* longer texts are not remembered: they are rarely repeated,
+                                                   and a key that size would crowd out hundreds of passages */
 #define LIMIT_DEFAULT ((sqlite3_int64)1 << 30)
 #define LIMIT_MAX ((sqlite3_int64)1 << 50)
 #define TRUST_SLOTS 8   /* databases whose schema check is remembered */
@@ -58,14 +59,14 @@ typedef struct {
   sqlite3_int64 revision;
 } ModelKey;
 
-struct CachedModel {
+struct CacheEntry {
   char *name;
   ModelKey key;
   SiamModel *model;
   SiamCache *cache;             /* the bytes are counted there; NULL once it is gone */
   sqlite3_int64 bytes;          /* the model's memory and its embedding cache's limit */
   int refs;
-  CachedModel *next;            /* in the cache's list, most recently used first */
+  CacheEntry *next;            /* in the cache's list, most recently used first */
   EmbedCache embeds;            /* embeddings made by this model */
 };
 
@@ -79,8 +80,7 @@ typedef struct {
 } Trust;
 
 struct SiamCache {
-  CachedModel *head;
-  int refs;
+  CacheEntry *head;
   sqlite3_int64 limit[2];       /* per model, per connection (CacheLimit) */
   sqlite3_int64 bytes;          /* held by live entries, listed or not */
   size_t embed_limit;           /* each model's embedding cache */
@@ -107,7 +107,6 @@ SiamCache *cache_new(char err[SIAM_ERRMAX]) {
     siam_errf(err, "out of memory");
     return NULL;
   }
-  c->refs = 1;
   sqlite3_int64 embed;
   if (env_bytes("SIAMSQL_MODEL_MEMORY", LIMIT_DEFAULT, &c->limit[LIMIT_MODEL], err) ||
       env_bytes("SIAMSQL_CONNECTION_MEMORY", LIMIT_DEFAULT, &c->limit[LIMIT_CONNECTION], err) ||
@@ -119,8 +118,6 @@ SiamCache *cache_new(char err[SIAM_ERRMAX]) {
   return c;
 }
 
-void cache_retain(SiamCache *c) { c->refs++; }
-
 static void embeds_free(EmbedCache *e) {
   for (Embedded *x = e->newest, *older; x; x = older) {
     older = x->older;
@@ -130,8 +127,8 @@ static void embeds_free(EmbedCache *e) {
   memset(e, 0, sizeof *e);
 }
 
-void cached_model_release(void *p) {
-  CachedModel *cm = p;
+void cache_entry_release(void *p) {
+  CacheEntry *cm = p;
   if (!cm || --cm->refs > 0) return;
   embeds_free(&cm->embeds);
   siam_model_free(cm->model);
@@ -141,23 +138,23 @@ void cached_model_release(void *p) {
   siam_free(cm);
 }
 
-/* The last reference goes when the connection closes, after its statements
-** (and so every statement's reference on an entry) are gone; an entry that
-** outlived it anyway would no longer count its bytes here. */
-void cache_release(SiamCache *c) {
-  if (!c || --c->refs > 0) return;
+/* When the connection closes, after its statements (and so every
+** statement's reference on an entry) are gone; an entry that outlived it
+** anyway would no longer count its bytes here. */
+void cache_free(SiamCache *c) {
+  if (!c) return;
   while (c->head) {
-    CachedModel *cm = c->head;
+    CacheEntry *cm = c->head;
     c->head = cm->next;
     cm->cache = NULL;
-    cached_model_release(cm);
+    cache_entry_release(cm);
   }
   for (int i = 0; i < TRUST_SLOTS; i++) siam_free(c->trust[i].filename);
   siam_free(c);
 }
 
-SiamModel *cached_model(CachedModel *cm) { return cm->model; }
-sqlite3_int64 cached_revision(const CachedModel *cm) { return cm->key.revision; }
+SiamModel *cache_entry_model(CacheEntry *cm) { return cm->model; }
+sqlite3_int64 cache_entry_revision(const CacheEntry *cm) { return cm->key.revision; }
 
 sqlite3_int64 cache_limit(const SiamCache *c, CacheLimit which) { return c->limit[which]; }
 void cache_set_limit(SiamCache *c, CacheLimit which, sqlite3_int64 bytes) { c->limit[which] = bytes; }
@@ -166,20 +163,20 @@ sqlite3_int64 cache_bytes(const SiamCache *c) { return c->bytes; }
 
 /* ---- the list ------------------------------------------------------------------- */
 
-static void unlist(SiamCache *c, CachedModel *cm) {
-  for (CachedModel **p = &c->head; *p; p = &(*p)->next) {
+static void unlist(SiamCache *c, CacheEntry *cm) {
+  for (CacheEntry **p = &c->head; *p; p = &(*p)->next) {
     if (*p == cm) {
       *p = cm->next;
       cm->next = NULL;
-      cached_model_release(cm);
+      cache_entry_release(cm);
       return;
     }
   }
 }
 
 /* Moves a listed entry to the front: the list is most recently used first. */
-static void to_front(SiamCache *c, CachedModel *cm) {
-  for (CachedModel **p = &c->head; *p; p = &(*p)->next) {
+static void to_front(SiamCache *c, CacheEntry *cm) {
+  for (CacheEntry **p = &c->head; *p; p = &(*p)->next) {
     if (*p == cm) {
       *p = cm->next;
       break;
@@ -189,8 +186,8 @@ static void to_front(SiamCache *c, CachedModel *cm) {
   c->head = cm;
 }
 
-static CachedModel *find(SiamCache *c, const char *name) {
-  for (CachedModel *cm = c->head; cm; cm = cm->next)
+static CacheEntry *find(SiamCache *c, const char *name) {
+  for (CacheEntry *cm = c->head; cm; cm = cm->next)
     if (strcmp(cm->name, name) == 0) return cm;
   return NULL;
 }
@@ -199,8 +196,8 @@ static CachedModel *find(SiamCache *c, const char *name) {
 ** until `need` more bytes fit under the connection's limit. */
 static void make_room(SiamCache *c, sqlite3_int64 need) {
   while (c->bytes + need > c->limit[LIMIT_CONNECTION]) {
-    CachedModel *idle = NULL;
-    for (CachedModel *cm = c->head; cm; cm = cm->next)
+    CacheEntry *idle = NULL;
+    for (CacheEntry *cm = c->head; cm; cm = cm->next)
       if (cm->refs == 1) idle = cm;
     if (!idle) return;
     unlist(c, idle);
@@ -288,7 +285,7 @@ static int admit(SiamCache *c, const char *name, sqlite3_int64 need, sqlite3_int
 /* ---- loading -------------------------------------------------------------------------- */
 
 static int load(SiamCache *c, sqlite3 *db, const char *name, const StoreModel *sm, const char *filename,
-                CachedModel **out, char *err) {
+                CacheEntry **out, char *err) {
   size_t plan;
   char why[SIAM_ERRMAX];
   if (siam_model_plan_bytes(sm->config, sm->config_len, &plan, why)) {
@@ -298,7 +295,7 @@ static int load(SiamCache *c, sqlite3 *db, const char *name, const StoreModel *s
   sqlite3_int64 need = (sqlite3_int64)plan + (sqlite3_int64)c->embed_limit, allowed = 0;
   int rc = admit(c, name, need, &allowed, err);
   if (rc != SQLITE_OK) return rc;
-  CachedModel *cm = siam_calloc(1, sizeof *cm);
+  CacheEntry *cm = siam_calloc(1, sizeof *cm);
   if (!cm || !(cm->name = siam_strndup(name, strlen(name))) ||
       !(cm->key.filename = siam_strndup(filename, strlen(filename)))) {
     if (cm) siam_free(cm->name);
@@ -318,7 +315,7 @@ static int load(SiamCache *c, sqlite3 *db, const char *name, const StoreModel *s
     rc = over_limit(c, allowed == c->limit[LIMIT_MODEL] ? LIMIT_MODEL : LIMIT_CONNECTION, what, err);
   }
   if (rc != SQLITE_OK) {
-    cached_model_release(cm);
+    cache_entry_release(cm);
     return rc;
   }
   cm->bytes = (sqlite3_int64)siam_model_bytes(cm->model) + (sqlite3_int64)c->embed_limit;
@@ -328,18 +325,18 @@ static int load(SiamCache *c, sqlite3 *db, const char *name, const StoreModel *s
   return SQLITE_OK;
 }
 
-int cache_get(SiamCache *c, sqlite3 *db, const char *name, CachedModel **out, char err[SIAM_ERRMAX]) {
+int cache_get(SiamCache *c, sqlite3 *db, const char *name, CacheEntry **out, char err[SIAM_ERRMAX]) {
   StoreModel sm;
   *out = NULL;
   int rc = store_open_model(db, name, &sm, err), intact = 0;
   if (rc != SQLITE_OK) {
-    CachedModel *gone = find(c, name);
+    CacheEntry *gone = find(c, name);
     if (gone && rc == SQLITE_ERROR) unlist(c, gone);  /* deleted: let it go */
     return rc;
   }
   const char *filename = db_filename(db, sm.schema);
   rc = schema_trusted(c, db, &sm, filename, &intact, err);
-  CachedModel *cm = rc == SQLITE_OK ? find(c, name) : NULL;
+  CacheEntry *cm = rc == SQLITE_OK ? find(c, name) : NULL;
   if (cm && intact && same_key(&cm->key, &sm, filename)) {
     to_front(c, cm);
     cm->refs++;
@@ -429,7 +426,7 @@ static int grow(EmbedCache *e) {
 /* Remembers vec for text, letting the oldest go to stay under the limit. */
 static void remember(EmbedCache *e, size_t dim, uint64_t hash, const char *text, size_t n, const float *vec) {
   size_t size = entry_size(dim, n);
-  if (size > e->limit / 8) return;  /* one long text must not flush the rest */
+  if (n > EMBED_CACHE_MAX_TEXT || size > e->limit / 8) return;  /* one long text must not flush the rest */
   if (e->count >= e->n_buckets && e->bytes + e->n_buckets * sizeof(Embedded *) <= e->limit / 2 && grow(e)) return;
   if (!e->buckets) return;
   while (e->oldest && e->bytes + size > e->limit) drop_oldest(e, dim);
@@ -447,7 +444,7 @@ static void remember(EmbedCache *e, size_t dim, uint64_t hash, const char *text,
   e->count++;
 }
 
-int cached_embed(CachedModel *cm, const char *text, size_t n, float *out) {
+int cache_entry_embed(CacheEntry *cm, const char *text, size_t n, float *out) {
   EmbedCache *e = &cm->embeds;
   size_t dim = (size_t)siam_model_dim(cm->model);
   if (!e->limit) return siam_model_embed(cm->model, text, n, out);

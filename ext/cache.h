@@ -28,32 +28,34 @@
 #include "../model/model.h"
 
 typedef struct SiamCache SiamCache;
-typedef struct CachedModel CachedModel;
+typedef struct CacheEntry CacheEntry;   /* one loaded model */
 
-/* Reads the limits from the environment; NULL + err for a bad value. */
+/* Reads the limits from the environment; NULL + err for a bad value.  Owned
+** by the connection's state (conn.h), freed by cache_free once no statement
+** runs. */
 SiamCache *cache_new(char err[SIAM_ERRMAX]);
-void cache_retain(SiamCache *c);
-void cache_release(SiamCache *c);   /* frees when the last holder lets go */
+void cache_free(SiamCache *c);
 
 /* The model called name, as this statement sees the model tables: from the
 ** cache when provably the same, else loaded (within the memory limits).
 ** Returns an SQLite result code; on SQLITE_OK a new reference in *out.  No
 ** such model is SQLITE_ERROR with "no model named 'x'" in err. */
-int cache_get(SiamCache *c, sqlite3 *db, const char *name, CachedModel **out, char err[SIAM_ERRMAX]);
+int cache_get(SiamCache *c, sqlite3 *db, const char *name, CacheEntry **out, char err[SIAM_ERRMAX]);
 
-SiamModel *cached_model(CachedModel *cm);
-sqlite3_int64 cached_revision(const CachedModel *cm);   /* siam_model.revision it was loaded at */
-void cached_model_release(void *cm);   /* void* so it can be an auxdata destructor */
+SiamModel *cache_entry_model(CacheEntry *e);
+sqlite3_int64 cache_entry_revision(const CacheEntry *e);   /* siam_model.revision it was loaded at */
+void cache_entry_release(void *e);   /* void* so it can be an auxdata destructor */
 
 /* The embedding of text (n bytes) into out (siam_model_dim floats): from the
 ** model's embedding cache, or computed by siam_model_embed and remembered.
-** The cache belongs to this CachedModel, so it dies with the model.  It holds
-** at most SIAMSQL_EMBED_CACHE_BYTES (environment, read when the extension
-** loads; default 16 MB, 0 turns it off) and lets the least recently used
-** entries go first.  Returns 0, or -1 when the embedding could not be
-** computed (out of memory, or stopped); failing to remember one is not an
-** error. */
-int cached_embed(CachedModel *cm, const char *text, size_t n, float *out);
+** Every text up to 16 KB is remembered (a text x text join then encodes each
+** distinct text once); the cache belongs to the entry, so it dies with the model,
+** holds at most SIAMSQL_EMBED_CACHE_BYTES (environment, read when the
+** extension loads; default 16 MB, 0 turns it off) and lets the least
+** recently used texts go first.  Returns 0, or -1 when the embedding could
+** not be computed (out of memory, or stopped); failing to remember one is not
+** an error. */
+int cache_entry_embed(CacheEntry *e, const char *text, size_t n, float *out);
 
 /* The memory limits, in bytes. */
 typedef enum { LIMIT_MODEL, LIMIT_CONNECTION } CacheLimit;

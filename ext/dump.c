@@ -20,11 +20,11 @@
 ** SELECT that builds the INSERT text with quote() (TEXT quoted, BLOB as
 ** X'...'), so all rows come from that one snapshot.
 */
-#include "dump.h"
+#include "functions.h"
 
 #include "schema_sql.h"
 #include "store.h"
-#include "vtabs.h"
+#include "args.h"
 
 /* One INSERT statement a row, for the model ?1 in the schema %w; every
 ** column but revision.  Tensors and tokens in key order, so the same model
@@ -94,17 +94,16 @@ static int write_dump(sqlite3 *db, sqlite3_str *out, const StoreModel *sm, const
 
 void fn_dump(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
-  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
-    char msg[64];
-    sqlite3_snprintf(sizeof msg, msg, "model name must be TEXT, got %s", sql_type_name(sqlite3_value_type(argv[0])));
-    dump_error(ctx, msg);
+  const char *model;
+  char err[SIAM_ERRMAX];
+  int rc = arg_text(argv[0], "model name", &model, err);
+  if (rc != SQLITE_OK) {
+    dump_error(ctx, err);
     return;
   }
-  const char *model = (const char *)sqlite3_value_text(argv[0]);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
-  char err[SIAM_ERRMAX];
   StoreModel sm;
-  int rc = store_open_model(db, model, &sm, err);
+  rc = store_open_model(db, model, &sm, err);
   if (rc != SQLITE_OK) {
     dump_error(ctx, err);
     if (rc != SQLITE_ERROR) sqlite3_result_error_code(ctx, rc);  /* BUSY, NOMEM... as SQLite gave them */

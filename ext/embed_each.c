@@ -33,7 +33,7 @@
 #include <string.h>
 
 #include "stop.h"
-#include "vtabs.h"
+#include "vtab.h"
 
 #define CHUNK 512                    /* rows embedded per siam_model_embed_batch call */
 #define CHUNK_BYTES ((size_t)4 << 20) /* or fewer, once their texts reach this */
@@ -45,12 +45,12 @@ enum { COL_ID, COL_EMBEDDING, COL_MODEL, COL_SQL };
 typedef struct {
   sqlite3_vtab base;
   sqlite3 *db;
-  SiamCache *cache;    /* shared with the module; not owned */
+  SiamConn *conn;      /* the connection's state; not owned */
 } EachVtab;
 
 typedef struct {
   sqlite3_vtab_cursor base;
-  CachedModel *cm;     /* held while the cursor runs */
+  CacheEntry *cm;     /* held while the cursor runs */
   sqlite3_stmt *query; /* the user's query, NULL once exhausted */
   int pending;         /* the query has stepped to a row not yet read */
   sqlite3_int64 n_read;/* rows read so far, for error messages */
@@ -78,7 +78,7 @@ static int each_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
   if (!v) return SQLITE_NOMEM;
   memset(v, 0, sizeof *v);
   v->db = db;
-  v->cache = aux;
+  v->conn = aux;
   *out = &v->base;
   return SQLITE_OK;
 }
@@ -112,7 +112,7 @@ static void reset(EachCursor *c) {
   sqlite3_finalize(c->query);
   c->query = NULL;
   c->pending = 0;
-  cached_model_release(c->cm);
+  cache_entry_release(c->cm);
   c->cm = NULL;
   sqlite3_free(c->emb);
   c->emb = NULL;
@@ -151,6 +151,8 @@ static int read_row(EachCursor *c, int i, size_t *used) {
   int t = sqlite3_column_type(q, 1);
   c->batch[i] = -1;
   if (t == SQLITE_TEXT || t == SQLITE_BLOB) {
+    /* Column values, not sqlite3_value readers: a column's value object is
+    ** unprotected. */
     const void *p = t == SQLITE_TEXT ? (const void *)sqlite3_column_text(q, 1) : sqlite3_column_blob(q, 1);
     size_t n = (size_t)sqlite3_column_bytes(q, 1);
     if (!p && n) return SQLITE_NOMEM;
@@ -179,7 +181,7 @@ static int embed_chunk(EachCursor *c, const char *const *texts, const size_t *le
   sqlite3_vtab *vtab = c->base.pVtab;
   StopScope s;
   stop_begin(&s, ((EachVtab *)vtab)->db);
-  int failed = siam_model_embed_batch(cached_model(c->cm), texts, lens, nb, c->emb);
+  int failed = siam_model_embed_batch(cache_entry_model(c->cm), texts, lens, nb, c->emb);
   int stopped = stop_end(&s);
   if (!failed) return SQLITE_OK;
   if (stopped) return vtab_fail_code(vtab, SQLITE_INTERRUPT, FN, "interrupted");
@@ -225,13 +227,11 @@ static int each_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_st
   EachCursor *c = (EachCursor *)cur;
   EachVtab *v = (EachVtab *)cur->pVtab;
   reset(c);
-  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT)
-    return vtab_fail(&v->base, FN, "model name must be TEXT, got %s", sql_type_name(sqlite3_value_type(argv[0])));
-  if (sqlite3_value_type(argv[1]) != SQLITE_TEXT)
-    return vtab_fail(&v->base, FN, "SQL must be TEXT, got %s", sql_type_name(sqlite3_value_type(argv[1])));
-  const char *name = (const char *)sqlite3_value_text(argv[0]);
-  const char *sql = (const char *)sqlite3_value_text(argv[1]);
-  if (!name || !sql) return SQLITE_NOMEM;
+  const char *name, *sql;
+  char err[SIAM_ERRMAX];
+  int rc = arg_text(argv[0], "model name", &name, err);
+  if (rc == SQLITE_OK) rc = arg_text(argv[1], "SQL", &sql, err);
+  if (rc != SQLITE_OK) return vtab_fail_code(&v->base, rc, FN, "%s", err);
 
   const char *tail = NULL;
   if (sqlite3_prepare_v2(v->db, sql, -1, &c->query, &tail) != SQLITE_OK) return vtab_fail_db(&v->base, v->db, FN);
@@ -244,7 +244,7 @@ static int each_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_st
                      sqlite3_column_count(c->query));
   /* The first step begins the query's read transaction; the model is read
   ** after it, in the same snapshot where they share a database. */
-  int rc = sqlite3_step(c->query);
+  rc = sqlite3_step(c->query);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return vtab_fail_db(&v->base, v->db, FN);
   c->pending = rc == SQLITE_ROW;
   if (rc == SQLITE_DONE) {  /* stepped again it would start over */
@@ -252,13 +252,12 @@ static int each_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_st
     c->query = NULL;
   }
 
-  char err[SIAM_ERRMAX];
   StopScope s;
   stop_begin(&s, v->db);
-  rc = cache_get(v->cache, v->db, name, &c->cm, err);
+  rc = cache_get(v->conn->models, v->db, name, &c->cm, err);
   stop_end(&s);
   if (rc != SQLITE_OK) return vtab_fail_code(&v->base, rc, FN, "%s", err);
-  c->dim = siam_model_dim(cached_model(c->cm));
+  c->dim = siam_model_dim(cache_entry_model(c->cm));
   c->emb = sqlite3_malloc64((sqlite3_uint64)CHUNK * c->dim * sizeof(float));
   if (!c->emb) return SQLITE_NOMEM;
   rc = next_chunk(c);
@@ -298,7 +297,7 @@ static int each_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid) {
   return SQLITE_OK;
 }
 
-static const sqlite3_module each_module = {
+const sqlite3_module embed_each_module = {
     .iVersion = 0,
     .xCreate = NULL,  /* eponymous-only: no CREATE VIRTUAL TABLE */
     .xConnect = each_connect,
@@ -313,10 +312,3 @@ static const sqlite3_module each_module = {
     .xColumn = each_column,
     .xRowid = each_rowid,
 };
-
-static void release_cache(void *p) { cache_release(p); }
-
-int embed_each_register(sqlite3 *db, SiamCache *cache) {
-  cache_retain(cache);  /* let go by release_cache, also when registration fails */
-  return sqlite3_create_module_v2(db, FN, &each_module, cache, release_cache);
-}

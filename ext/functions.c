@@ -28,7 +28,8 @@
 #include "cache.h"
 #include "stop.h"
 #include "store.h"
-#include "vtabs.h"
+#include "args.h"
+#include "conn.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "siamsql writes float32 blobs in host order and assumes a little-endian host"
@@ -67,22 +68,25 @@ static void fail_code(sqlite3_context *ctx, int rc, const char *fn, const char *
 /* Argument i must be TEXT; returns it or NULL after reporting. */
 static const char *text_arg(sqlite3_context *ctx, const char *fn, sqlite3_value **argv, int i,
                             const char *what) {
-  if (sqlite3_value_type(argv[i]) != SQLITE_TEXT) {
-    fail(ctx, fn, "%s must be TEXT, got %s", what, sql_type_name(sqlite3_value_type(argv[i])));
-    return NULL;
-  }
-  return (const char *)sqlite3_value_text(argv[i]);
+  const char *out;
+  char err[SIAM_ERRMAX];
+  int rc = arg_text(argv[i], what, &out, err);
+  if (rc != SQLITE_OK) fail_code(ctx, rc, fn, "%s", err);
+  return rc == SQLITE_OK ? out : NULL;
 }
+
+/* The connection's model cache. */
+static SiamCache *models(sqlite3_context *ctx) { return ((SiamConn *)sqlite3_user_data(ctx))->models; }
 
 /* The model named by argv[i], through the statement's auxdata when it has
 ** one; the caller passes it to keep_model() once done with it. */
-static CachedModel *model_arg(sqlite3_context *ctx, const char *fn, sqlite3_value **argv, int i) {
-  CachedModel *cm = sqlite3_get_auxdata(ctx, i);
+static CacheEntry *model_arg(sqlite3_context *ctx, const char *fn, sqlite3_value **argv, int i) {
+  CacheEntry *cm = sqlite3_get_auxdata(ctx, i);
   if (cm) return cm;
   const char *name = text_arg(ctx, fn, argv, i, "model name");
   if (!name) return NULL;
   char err[SIAM_ERRMAX];
-  int rc = cache_get(sqlite3_user_data(ctx), sqlite3_context_db_handle(ctx), name, &cm, err);
+  int rc = cache_get(models(ctx), sqlite3_context_db_handle(ctx), name, &cm, err);
   if (rc != SQLITE_OK) fail_code(ctx, rc, fn, "%s", err);
   return rc == SQLITE_OK ? cm : NULL;
 }
@@ -98,38 +102,26 @@ static void interruptible(sqlite3_context *ctx, sqlite3_value **argv,
 }
 
 /* Hands the reference to the statement (SQLite may release it at once). */
-static void keep_model(sqlite3_context *ctx, int i, CachedModel *cm) {
+static void keep_model(sqlite3_context *ctx, int i, CacheEntry *cm) {
   if (sqlite3_get_auxdata(ctx, i) == cm) return;
-  sqlite3_set_auxdata(ctx, i, cm, cached_model_release);
+  sqlite3_set_auxdata(ctx, i, cm, cache_entry_release);
 }
 
 /* The text to encode: TEXT, or a BLOB taken as raw bytes (may hold NULs). */
 static int text_input(sqlite3_context *ctx, const char *fn, const char *what, sqlite3_value *v, const char **p,
                       size_t *n) {
-  int t = sqlite3_value_type(v);
-  if (t == SQLITE_BLOB) {
-    *p = sqlite3_value_blob(v);
-    *n = (size_t)sqlite3_value_bytes(v);
-    if (!*p) *p = "";
-    return 0;
-  }
-  if (t != SQLITE_TEXT) {
-    fail(ctx, fn, "%s must be TEXT or BLOB, got %s", what, sql_type_name(t));
-    return -1;
-  }
-  *p = (const char *)sqlite3_value_text(v);
-  *n = (size_t)sqlite3_value_bytes(v);
-  return *p ? 0 : -1;
+  char err[SIAM_ERRMAX];
+  int rc = arg_text_or_blob(v, what, p, n, err);
+  if (rc != SQLITE_OK) fail_code(ctx, rc, fn, "%s", err);
+  return rc == SQLITE_OK ? 0 : -1;
 }
 
 /* A new embedding of text (sqlite3_free it), through the model's embedding
-** cache (cache.h) when `cached`, so that a text x text join encodes each
-** distinct text once; NULL after reporting. */
-static float *embed_new(sqlite3_context *ctx, const char *fn, CachedModel *cm, const char *text, size_t n,
-                        int cached) {
-  SiamModel *m = cached_model(cm);
+** cache (cache.h); NULL after reporting. */
+static float *embed_new(sqlite3_context *ctx, const char *fn, CacheEntry *cm, const char *text, size_t n) {
+  SiamModel *m = cache_entry_model(cm);
   float *out = sqlite3_malloc64((sqlite3_uint64)siam_model_dim(m) * sizeof(float));
-  if (!out || (cached ? cached_embed(cm, text, n, out) : siam_model_embed(m, text, n, out))) {
+  if (!out || cache_entry_embed(cm, text, n, out)) {
     sqlite3_free(out);
     if (siam_stop_was_requested()) fail_code(ctx, SQLITE_INTERRUPT, fn, "interrupted");
     else fail_code(ctx, SQLITE_NOMEM, fn, "out of memory");
@@ -142,15 +134,15 @@ static float *embed_new(sqlite3_context *ctx, const char *fn, CachedModel *cm, c
 
 static void embed(sqlite3_context *ctx, sqlite3_value **argv) {
   const char *fn = "siam_embed";
-  CachedModel *cm = model_arg(ctx, fn, argv, 0);
+  CacheEntry *cm = model_arg(ctx, fn, argv, 0);
   if (!cm) return;
   const char *text;
   size_t n;
   if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
     sqlite3_result_null(ctx);
   } else if (text_input(ctx, fn, "text", argv[1], &text, &n) == 0) {
-    float *v = embed_new(ctx, fn, cm, text, n, 0);
-    if (v) sqlite3_result_blob64(ctx, v, (sqlite3_uint64)siam_model_dim(cached_model(cm)) * sizeof(float), sqlite3_free);
+    float *v = embed_new(ctx, fn, cm, text, n);
+    if (v) sqlite3_result_blob64(ctx, v, (sqlite3_uint64)siam_model_dim(cache_entry_model(cm)) * sizeof(float), sqlite3_free);
   }
   keep_model(ctx, 0, cm);
 }
@@ -174,41 +166,41 @@ static int finite_vector(const float *v, size_t n) {
 /* siam_similarity(blob_a, blob_b): cosine of two stored float32 vectors. */
 static void similarity_of_vectors(sqlite3_context *ctx, sqlite3_value **argv) {
   const char *fn = "siam_similarity";
+  const float *v[2];
+  int dim[2];
+  char err[SIAM_ERRMAX];
+  static const char *const what[2] = {"vector 1", "vector 2"};
   for (int i = 0; i < 2; i++) {
-    int t = sqlite3_value_type(argv[i]);
-    if (t == SQLITE_NULL) {
+    if (sqlite3_value_type(argv[i]) == SQLITE_NULL) {
       sqlite3_result_null(ctx);
       return;
     }
-    if (t != SQLITE_BLOB) {
-      fail(ctx, fn, "with 2 arguments, both must be float32 BLOBs (argument %d is %s)", i + 1, sql_type_name(t));
+  }
+  for (int i = 0; i < 2; i++) {
+    int rc = arg_vector(argv[i], what[i], &v[i], &dim[i], err);
+    if (rc != SQLITE_OK) {
+      fail_code(ctx, rc, fn, "%s", err);
       return;
     }
   }
-  int na = sqlite3_value_bytes(argv[0]), nb = sqlite3_value_bytes(argv[1]);
-  if (na != nb) {
-    fail(ctx, fn, "vectors differ in dimension (%d and %d floats)", na / 4, nb / 4);
+  if (dim[0] != dim[1]) {
+    fail(ctx, fn, "vectors differ in dimension (%d and %d floats)", dim[0], dim[1]);
     return;
   }
-  if (na == 0 || na % 4) {
-    fail(ctx, fn, "a float32 vector blob must be a non-zero multiple of 4 bytes, got %d", na);
-    return;
-  }
-  const float *v[2] = {sqlite3_value_blob(argv[0]), sqlite3_value_blob(argv[1])};
   for (int i = 0; i < 2; i++) {
-    if (!finite_vector(v[i], (size_t)na / 4)) {  /* as siam_nearest and siam_pairs refuse one */
+    if (!finite_vector(v[i], (size_t)dim[i])) {  /* as siam_nearest and siam_pairs refuse one */
       fail(ctx, fn, "vector %d holds NaN or infinite values", i + 1);
       return;
     }
   }
-  sqlite3_result_double(ctx, siam_vec_cosine(v[0], v[1], (size_t)na / 4));
+  sqlite3_result_double(ctx, siam_vec_cosine(v[0], v[1], (size_t)dim[0]));
 }
 
 static void similarity_of_texts(sqlite3_context *ctx, sqlite3_value **argv) {
   const char *fn = "siam_similarity";
-  CachedModel *cm = model_arg(ctx, fn, argv, 0);
+  CacheEntry *cm = model_arg(ctx, fn, argv, 0);
   if (!cm) return;
-  SiamModel *m = cached_model(cm);
+  SiamModel *m = cache_entry_model(cm);
   const char *ta, *tb;
   size_t na, nb;
   float *a = NULL, *b = NULL;
@@ -216,7 +208,7 @@ static void similarity_of_texts(sqlite3_context *ctx, sqlite3_value **argv) {
     sqlite3_result_null(ctx);
   } else if (text_input(ctx, fn, "text_a", argv[1], &ta, &na) == 0 &&
              text_input(ctx, fn, "text_b", argv[2], &tb, &nb) == 0 &&
-             (a = embed_new(ctx, fn, cm, ta, na, 1)) && (b = embed_new(ctx, fn, cm, tb, nb, 1))) {
+             (a = embed_new(ctx, fn, cm, ta, na)) && (b = embed_new(ctx, fn, cm, tb, nb))) {
     sqlite3_result_double(ctx, siam_vec_cosine(a, b, (size_t)siam_model_dim(m)));
   }
   sqlite3_free(a);
@@ -236,9 +228,9 @@ void fn_similarity(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 static void tokenize(sqlite3_context *ctx, sqlite3_value **argv) {
   const char *fn = "siam_tokenize";
-  CachedModel *cm = model_arg(ctx, fn, argv, 0);
+  CacheEntry *cm = model_arg(ctx, fn, argv, 0);
   if (!cm) return;
-  SiamModel *m = cached_model(cm);
+  SiamModel *m = cache_entry_model(cm);
   const char *text;
   size_t n;
   int32_t *ids = NULL;
@@ -273,9 +265,9 @@ void fn_tokenize(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 }
 
 static void dim(sqlite3_context *ctx, sqlite3_value **argv) {
-  CachedModel *cm = model_arg(ctx, "siam_dim", argv, 0);
+  CacheEntry *cm = model_arg(ctx, "siam_dim", argv, 0);
   if (!cm) return;
-  sqlite3_result_int(ctx, siam_model_dim(cached_model(cm)));
+  sqlite3_result_int(ctx, siam_model_dim(cache_entry_model(cm)));
   keep_model(ctx, 0, cm);
 }
 
@@ -285,9 +277,9 @@ void fn_dim(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 }
 
 static void config(sqlite3_context *ctx, sqlite3_value **argv) {
-  CachedModel *cm = model_arg(ctx, "siam_config", argv, 0);
+  CacheEntry *cm = model_arg(ctx, "siam_config", argv, 0);
   if (!cm) return;
-  char *json = siam_config_to_json(siam_model_config(cached_model(cm)));
+  char *json = siam_config_to_json(siam_model_config(cache_entry_model(cm)));
   if (json) sqlite3_result_text(ctx, json, -1, SQLITE_TRANSIENT);
   else sqlite3_result_error_nomem(ctx);
   siam_free(json);
@@ -304,9 +296,9 @@ void fn_config(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 ** stored beside an embedding, it tells which embeddings a later update of
 ** the model made stale. */
 static void revision(sqlite3_context *ctx, sqlite3_value **argv) {
-  CachedModel *cm = model_arg(ctx, "siam_revision", argv, 0);
+  CacheEntry *cm = model_arg(ctx, "siam_revision", argv, 0);
   if (!cm) return;
-  sqlite3_result_int64(ctx, cached_revision(cm));
+  sqlite3_result_int64(ctx, cache_entry_revision(cm));
   keep_model(ctx, 0, cm);
 }
 
@@ -355,7 +347,7 @@ static int parse_options(sqlite3_context *ctx, const char *fn, int argc, sqlite3
     }
     if (strcmp(k, "dtype") == 0) {
       if (!cJSON_IsString(item) || siam_dtype_parse(item->valuestring, &o->dtype)) {
-        fail(ctx, fn, "option dtype must be \"f32\", \"f16\" or \"bf16\"");
+        fail(ctx, fn, "option dtype must be one of %s", siam_dtype_names());
         goto done;
       }
       o->has_dtype = 1;
@@ -388,8 +380,8 @@ void fn_import(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   char err[SIAM_ERRMAX];
   int rc;
   memset(&b, 0, sizeof b);
-  if (siam_bundle_read_dir(&b, dir, err) || siam_bundle_check_tokenizer(&b, err)) {
-    fail(ctx, fn, "%s: %s", dir, err);  /* a vocab the loader would refuse is refused now */
+  if (siam_bundle_read_dir(&b, dir, err)) {
+    fail(ctx, fn, "%s: %s", dir, err);  /* checked as the loader will check it */
   } else if (o.has_dtype && siam_bundle_convert(&b, o.dtype, err)) {
     fail(ctx, fn, "%s", err);
   } else if ((rc = store_write_bundle(sqlite3_context_db_handle(ctx), name, &b, dir, o.replace, err)) != SQLITE_OK) {
@@ -446,15 +438,13 @@ void fn_upgrade(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 /* A BLOB argument, or NULL after reporting (or for SQL NULL, *is_null set). */
 static const void *blob_arg(sqlite3_context *ctx, const char *fn, sqlite3_value *v, const char *what,
                             size_t *n, int *is_null) {
+  const void *p;
+  char err[SIAM_ERRMAX];
   *is_null = sqlite3_value_type(v) == SQLITE_NULL;
   if (*is_null) return NULL;
-  if (sqlite3_value_type(v) != SQLITE_BLOB) {
-    fail(ctx, fn, "argument must be a BLOB %s, got %s", what, sql_type_name(sqlite3_value_type(v)));
-    return NULL;
-  }
-  *n = (size_t)sqlite3_value_bytes(v);
-  const void *p = sqlite3_value_blob(v);
-  return p ? p : "";
+  int rc = arg_blob(v, what, &p, n, err);
+  if (rc != SQLITE_OK) fail_code(ctx, rc, fn, "%s", err);
+  return rc == SQLITE_OK ? p : NULL;
 }
 
 void fn_pack(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -463,7 +453,7 @@ void fn_pack(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int is_null;
   void *frame = NULL;
   char err[SIAM_ERRMAX];
-  const void *raw = blob_arg(ctx, "siam_pack", argv[0], "of raw tensor bytes", &n, &is_null);
+  const void *raw = blob_arg(ctx, "siam_pack", argv[0], "raw tensor bytes", &n, &is_null);
   if (is_null)
     sqlite3_result_null(ctx);
   else if (raw && siam_blob_pack(raw, n, &frame, &frame_n, err))
@@ -478,12 +468,12 @@ void fn_unpack(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int is_null;
   void *raw = NULL;
   char err[SIAM_ERRMAX];
-  const void *frame = blob_arg(ctx, "siam_unpack", argv[0], "holding a zstd frame", &n, &is_null);
+  const void *frame = blob_arg(ctx, "siam_unpack", argv[0], "a zstd frame", &n, &is_null);
   /* A frame declares its size; never inflate past what SQLite could store,
   ** nor past this connection's memory limit (a few bytes of zstd can declare
   ** a gigabyte of zeros). */
   size_t limit = (size_t)sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1);
-  sqlite3_int64 budget = cache_limit(sqlite3_user_data(ctx), LIMIT_CONNECTION);
+  sqlite3_int64 budget = cache_limit(models(ctx), LIMIT_CONNECTION);
   if ((sqlite3_uint64)budget < limit) limit = (size_t)budget;
   if (is_null)
     sqlite3_result_null(ctx);
@@ -541,7 +531,7 @@ void fn_f32_json(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   size_t n = 0;
   int is_null;
-  const float *v = blob_arg(ctx, "siam_f32_json", argv[0], "of float32 values", &n, &is_null);
+  const float *v = blob_arg(ctx, "siam_f32_json", argv[0], "float32 values", &n, &is_null);
   if (is_null) {
     sqlite3_result_null(ctx);
     return;
@@ -569,7 +559,7 @@ void fn_f32_json(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 void fn_info(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
-  SiamCache *c = sqlite3_user_data(ctx);
+  SiamCache *c = models(ctx);
   char *json = sqlite3_mprintf(
       "{\"version\":\"%s\",\"encoder_kernel\":\"%s\",\"threads\":%d,"
       "\"memory\":{\"models\":%lld,\"model_limit\":%lld,\"connection_limit\":%lld}}",
@@ -586,11 +576,13 @@ void fn_info(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 ** number of cores).  A host that runs its own threads sets it to 1. */
 void fn_threads(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (argc == 1) {
-    if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER) {
+    sqlite3_int64 n;
+    char err[SIAM_ERRMAX];
+    /* n <= 0 (however negative) means the default, so only the top is capped. */
+    if (arg_int(argv[0], "thread count", INT64_MIN, INT64_MAX, &n, err) != SQLITE_OK) {
       fail(ctx, "siam_threads", "thread count must be an INTEGER, got %s", sql_type_name(sqlite3_value_type(argv[0])));
       return;
     }
-    sqlite3_int64 n = sqlite3_value_int64(argv[0]);
     if (n > SIAM_MAX_THREADS) {
       fail(ctx, "siam_threads", "thread count %lld is out of range (at most %d)", (long long)n, SIAM_MAX_THREADS);
       return;
@@ -606,7 +598,7 @@ void fn_threads(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 ** ('model') or all its models together ('connection'). */
 void fn_memory_limit(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   const char *fn = "siam_memory_limit";
-  SiamCache *c = sqlite3_user_data(ctx);
+  SiamCache *c = models(ctx);
   const char *scope = sqlite3_value_type(argv[0]) == SQLITE_TEXT ? (const char *)sqlite3_value_text(argv[0]) : "";
   CacheLimit which;
   if (scope && strcmp(scope, "model") == 0) which = LIMIT_MODEL;
@@ -616,9 +608,10 @@ void fn_memory_limit(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   if (argc == 2) {
-    sqlite3_int64 bytes = sqlite3_value_int64(argv[1]);
-    if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER || bytes < 0 || bytes > cache_limit_max()) {
-      fail(ctx, fn, "bytes must be an INTEGER from 0 to %lld", (long long)cache_limit_max());
+    sqlite3_int64 bytes;
+    char err[SIAM_ERRMAX];
+    if (arg_int(argv[1], "bytes", 0, cache_limit_max(), &bytes, err) != SQLITE_OK) {
+      fail(ctx, fn, "%s", err);
       return;
     }
     cache_set_limit(c, which, bytes);

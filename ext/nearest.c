@@ -37,7 +37,7 @@
 #include <string.h>
 
 #include "../model/vecsearch.h"
-#include "vtabs.h"
+#include "vtab.h"
 
 /* k beyond this is a full sort: use ORDER BY siam_similarity(...) instead. */
 #define MAX_K (1 << 24)
@@ -46,22 +46,22 @@ typedef struct {
   sqlite3_vtab base;
   sqlite3 *db;
   VecSnapSlot *slot;    /* the connection's kept snapshot, shared by both modules */
-} SearchVtab;
+} NearVtab;
 
-static int search_disconnect(sqlite3_vtab *vtab) {
+static int near_disconnect(sqlite3_vtab *vtab) {
   sqlite3_free(vtab);
   return SQLITE_OK;
 }
 
-static int search_connect(sqlite3 *db, void *slot, const char *schema, sqlite3_vtab **out) {
+static int near_connect_as(sqlite3 *db, SiamConn *conn, const char *schema, sqlite3_vtab **out) {
   int rc = sqlite3_declare_vtab(db, schema);
   if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
   if (rc != SQLITE_OK) return rc;
-  SearchVtab *v = sqlite3_malloc(sizeof *v);
+  NearVtab *v = sqlite3_malloc(sizeof *v);
   if (!v) return SQLITE_NOMEM;
   memset(v, 0, sizeof *v);
   v->db = db;
-  v->slot = slot;
+  v->slot = conn->vectors;
   *out = &v->base;
   return SQLITE_OK;
 }
@@ -84,7 +84,7 @@ static int near_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
   (void)argc;
   (void)argv;
   (void)err;
-  return search_connect(db, aux, "CREATE TABLE x(rowid INTEGER, score REAL, tbl HIDDEN, col HIDDEN, query HIDDEN, k HIDDEN)",
+  return near_connect_as(db, aux, "CREATE TABLE x(rowid INTEGER, score REAL, tbl HIDDEN, col HIDDEN, query HIDDEN, k HIDDEN)",
                         out);
 }
 
@@ -118,26 +118,21 @@ static int near_close(sqlite3_vtab_cursor *cur) {
 }
 
 /* The query vector, copied so it is aligned; NULL query: *q stays NULL. */
-static int query_arg(SearchVtab *v, sqlite3_value *arg, float **q, int *dim) {
-  int t = sqlite3_value_type(arg);
-  if (t == SQLITE_NULL) return SQLITE_OK;
-  if (t != SQLITE_BLOB)
-    return vtab_fail(&v->base, NEAREST, "query must be a float32 BLOB, got %s", sql_type_name(t));
-  int n = sqlite3_value_bytes(arg);
-  if (n == 0 || n % 4)
-    return vtab_fail(&v->base, NEAREST, "query: a float32 vector blob must be a non-zero multiple of 4 bytes, got %d",
-                     n);
-  *q = sqlite3_malloc(n);
+static int query_arg(NearVtab *v, sqlite3_value *arg, float **q, int *dim) {
+  if (sqlite3_value_type(arg) == SQLITE_NULL) return SQLITE_OK;
+  const float *p;
+  char err[SIAM_ERRMAX];
+  if (arg_vector(arg, "query", &p, dim, err) != SQLITE_OK) return vtab_fail(&v->base, NEAREST, "%s", err);
+  *q = sqlite3_malloc64((sqlite3_uint64)*dim * sizeof **q);
   if (!*q) return SQLITE_NOMEM;
-  memcpy(*q, sqlite3_value_blob(arg), (size_t)n);
-  *dim = n / 4;
+  memcpy(*q, p, (size_t)*dim * sizeof **q);
   return SQLITE_OK;
 }
 
-static int k_arg(SearchVtab *v, sqlite3_value *arg, int *k) {
-  sqlite3_int64 x = sqlite3_value_int64(arg);
-  if (sqlite3_value_type(arg) != SQLITE_INTEGER || x < 1 || x > MAX_K)
-    return vtab_fail(&v->base, NEAREST, "k must be an INTEGER from 1 to %d", MAX_K);
+static int k_arg(NearVtab *v, sqlite3_value *arg, int *k) {
+  sqlite3_int64 x;
+  char err[SIAM_ERRMAX];
+  if (arg_int(arg, "k", 1, MAX_K, &x, err) != SQLITE_OK) return vtab_fail(&v->base, NEAREST, "%s", err);
   *k = (int)x;
   return SQLITE_OK;
 }
@@ -148,7 +143,7 @@ static int near_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_st
   (void)idx_str;
   (void)argc;
   NearCursor *c = (NearCursor *)cur;
-  SearchVtab *v = (SearchVtab *)cur->pVtab;
+  NearVtab *v = (NearVtab *)cur->pVtab;
   near_reset(c);
   float *q = NULL;
   int dim = 0, k = 0;
@@ -217,12 +212,12 @@ static int near_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid) {
   return SQLITE_OK;
 }
 
-static const sqlite3_module near_module = {
+const sqlite3_module nearest_module = {
     .iVersion = 0,
     .xCreate = NULL,  /* eponymous-only */
     .xConnect = near_connect,
     .xBestIndex = near_best_index,
-    .xDisconnect = search_disconnect,
+    .xDisconnect = near_disconnect,
     .xOpen = near_open,
     .xClose = near_close,
     .xFilter = near_filter,
@@ -252,7 +247,7 @@ static int pairs_connect(sqlite3 *db, void *aux, int argc, const char *const *ar
   (void)argc;
   (void)argv;
   (void)err;
-  return search_connect(
+  return near_connect_as(
       db, aux, "CREATE TABLE x(rowid_a INTEGER, rowid_b INTEGER, score REAL, tbl HIDDEN, col HIDDEN, threshold HIDDEN)",
       out);
 }
@@ -303,17 +298,15 @@ static int pairs_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_s
   (void)idx_str;
   (void)argc;
   PairsCursor *c = (PairsCursor *)cur;
-  SearchVtab *v = (SearchVtab *)cur->pVtab;
+  NearVtab *v = (NearVtab *)cur->pVtab;
   pairs_reset(c);
-  int t = sqlite3_value_type(argv[2]);
-  double threshold = sqlite3_value_double(argv[2]);
-  if (t == SQLITE_NULL) return SQLITE_OK;  /* no pairs */
-  if ((t != SQLITE_INTEGER && t != SQLITE_FLOAT) || isnan(threshold))
-    return vtab_fail(&v->base, PAIRS, "threshold must be a number, got %s", sql_type_name(t));
+  double threshold;
+  char err[SIAM_ERRMAX];
+  if (sqlite3_value_type(argv[2]) == SQLITE_NULL) return SQLITE_OK;  /* no pairs */
+  if (arg_number(argv[2], "threshold", &threshold, err) != SQLITE_OK) return vtab_fail(&v->base, PAIRS, "%s", err);
   int rc = vecsnap_get(v->slot, &v->base, v->db, PAIRS, argv[0], argv[1], &c->snap);
   if (rc != SQLITE_OK || c->snap->n < 2) return rc;
 
-  char err[SIAM_ERRMAX];
   int64_t bad;
   c->search = siam_pairs_new(c->snap->x, c->snap->n, c->snap->dim, threshold, &bad, err);
   if (!c->search) {
@@ -353,12 +346,12 @@ static int pairs_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid) {
   return SQLITE_OK;
 }
 
-static const sqlite3_module pairs_module = {
+const sqlite3_module pairs_module = {
     .iVersion = 0,
     .xCreate = NULL,  /* eponymous-only */
     .xConnect = pairs_connect,
     .xBestIndex = pairs_best_index,
-    .xDisconnect = search_disconnect,
+    .xDisconnect = near_disconnect,
     .xOpen = pairs_open,
     .xClose = pairs_close,
     .xFilter = pairs_filter,
@@ -367,11 +360,3 @@ static const sqlite3_module pairs_module = {
     .xColumn = pairs_column,
     .xRowid = pairs_rowid,
 };
-
-int nearest_register(sqlite3 *db, VecSnapSlot *slot) {
-  vecsnap_slot_retain(slot);  /* one per module, let go by its destructor (also on failure) */
-  int rc = sqlite3_create_module_v2(db, NEAREST, &near_module, slot, vecsnap_slot_release);
-  if (rc != SQLITE_OK) return rc;
-  vecsnap_slot_retain(slot);
-  return sqlite3_create_module_v2(db, PAIRS, &pairs_module, slot, vecsnap_slot_release);
-}

@@ -36,7 +36,7 @@
 #include "../model/fusion.h"
 #include "../model/vecsearch.h"
 #include "stop.h"
-#include "vtabs.h"
+#include "vtab.h"
 
 static const char *FN = "siam_search";
 
@@ -48,15 +48,8 @@ enum { COL_ROWID, COL_SCORE, COL_DENSE_RANK, COL_BM25_RANK, COL_TABLE, COL_TEXT,
 typedef struct {
   sqlite3_vtab base;
   sqlite3 *db;
-  SiamCache *cache;       /* not owned */
-  VecSnapSlot *slot;      /* the connection's kept vectors, shared with siam_nearest */
+  SiamConn *conn;         /* the connection's state: models, kept vectors; not owned */
 } SearchVtab;
-
-/* The module's client data. */
-typedef struct {
-  SiamCache *cache;       /* held */
-  VecSnapSlot *slot;      /* held */
-} SearchAux;
 
 typedef struct {
   sqlite3_vtab_cursor base;
@@ -114,16 +107,16 @@ static char *fts_query(const char *text, size_t n) {
 
 void fn_fts_query(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
-  int t = sqlite3_value_type(argv[0]);
-  if (t == SQLITE_NULL) return;
-  if (t != SQLITE_TEXT) {
-    char *msg = sqlite3_mprintf("siam_fts_query: text must be TEXT, got %s", sql_type_name(t));
+  const char *text;
+  char err[SIAM_ERRMAX];
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
+  if (arg_text(argv[0], "text", &text, err) != SQLITE_OK) {
+    char *msg = sqlite3_mprintf("siam_fts_query: %s", err);
     sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
     sqlite3_free(msg);
     return;
   }
-  const char *text = (const char *)sqlite3_value_text(argv[0]);
-  char *q = text ? fts_query(text, (size_t)sqlite3_value_bytes(argv[0])) : NULL;
+  char *q = fts_query(text, (size_t)sqlite3_value_bytes(argv[0]));
   if (q) sqlite3_result_text(ctx, q, -1, sqlite3_free);
 }
 
@@ -205,22 +198,22 @@ static int bm25_ranking(SearchVtab *v, const char *fts, const char *query, size_
 static int embed_query(SearchVtab *v, const char *model, const char *query, size_t qlen, float **q, int *dim,
                        SiamSearchConfig *params) {
   char err[SIAM_ERRMAX];
-  CachedModel *cm = NULL;
+  CacheEntry *cm = NULL;
   StopScope s;
   stop_begin(&s, v->db);
-  int rc = cache_get(v->cache, v->db, model, &cm, err);
+  int rc = cache_get(v->conn->models, v->db, model, &cm, err);
   if (rc == SQLITE_OK) {
-    SiamModel *m = cached_model(cm);
+    SiamModel *m = cache_entry_model(cm);
     *dim = siam_model_dim(m);
     *params = siam_model_config(m)->search;
     *q = sqlite3_malloc64((sqlite3_uint64)*dim * sizeof **q);
     if (!*q) rc = SQLITE_NOMEM;
-    else if (cached_embed(cm, query, qlen, *q)) rc = siam_stop_was_requested() ? SQLITE_INTERRUPT : SQLITE_NOMEM;
+    else if (cache_entry_embed(cm, query, qlen, *q)) rc = siam_stop_was_requested() ? SQLITE_INTERRUPT : SQLITE_NOMEM;
     if (rc == SQLITE_INTERRUPT) snprintf(err, sizeof err, "interrupted");
     if (rc == SQLITE_NOMEM) snprintf(err, sizeof err, "out of memory");
   }
   stop_end(&s);
-  cached_model_release(cm);
+  cache_entry_release(cm);
   return rc == SQLITE_OK ? SQLITE_OK : vtab_fail_code(&v->base, rc, FN, "%s", err);
 }
 
@@ -232,7 +225,7 @@ static int dense_ranking(SearchVtab *v, sqlite3_value *table, sqlite3_value *col
   char err[SIAM_ERRMAX];
   *n = 0;
   *ids = NULL;
-  int rc = vecsnap_get(v->slot, &v->base, v->db, FN, table, column, &snap);
+  int rc = vecsnap_get(v->conn->vectors, &v->base, v->db, FN, table, column, &snap);
   if (rc != SQLITE_OK || snap->n == 0) goto done;
   if (snap->dim != dim) {
     rc = vtab_fail(&v->base, FN, "the model gives %d floats, column %s holds vectors of %d", dim, snap->column,
@@ -278,9 +271,7 @@ static int search_connect(sqlite3 *db, void *aux, int argc, const char *const *a
   if (!v) return SQLITE_NOMEM;
   memset(v, 0, sizeof *v);
   v->db = db;
-  const SearchAux *a = aux;
-  v->cache = a->cache;
-  v->slot = a->slot;
+  v->conn = aux;
   *out = &v->base;
   return SQLITE_OK;
 }
@@ -312,10 +303,9 @@ static int search_close(sqlite3_vtab_cursor *cur) {
 }
 
 static int text_arg(SearchVtab *v, sqlite3_value *arg, const char *what, const char **out) {
-  if (sqlite3_value_type(arg) != SQLITE_TEXT)
-    return vtab_fail(&v->base, FN, "%s must be TEXT, got %s", what, sql_type_name(sqlite3_value_type(arg)));
-  *out = (const char *)sqlite3_value_text(arg);
-  return *out ? SQLITE_OK : SQLITE_NOMEM;
+  char err[SIAM_ERRMAX];
+  int rc = arg_text(arg, what, out, err);
+  return rc == SQLITE_OK ? rc : vtab_fail_code(&v->base, rc, FN, "%s", err);
 }
 
 /* argv: table, text column, embedding column, model, query, k. */
@@ -334,9 +324,9 @@ static int search_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_
   if (rc != SQLITE_OK) return rc;
   if (sqlite3_value_type(argv[4]) == SQLITE_NULL) return SQLITE_OK;  /* a NULL query finds nothing */
   if ((rc = text_arg(v, argv[4], "query", &query)) != SQLITE_OK) return rc;
-  sqlite3_int64 k = sqlite3_value_int64(argv[5]);
-  if (sqlite3_value_type(argv[5]) != SQLITE_INTEGER || k < 1 || k > MAX_K)
-    return vtab_fail(&v->base, FN, "k must be an INTEGER from 1 to %d", MAX_K);
+  sqlite3_int64 k;
+  char err[SIAM_ERRMAX];
+  if (arg_int(argv[5], "k", 1, MAX_K, &k, err) != SQLITE_OK) return vtab_fail(&v->base, FN, "%s", err);
   size_t qlen = (size_t)sqlite3_value_bytes(argv[4]);
 
   char *fts = find_fts(v, table, text_col, &rc);
@@ -393,7 +383,7 @@ static int search_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid) {
   return SQLITE_OK;
 }
 
-static const sqlite3_module search_module = {
+const sqlite3_module search_module = {
     .iVersion = 0,
     .xConnect = search_connect,  /* eponymous-only: no xCreate */
     .xBestIndex = search_best_index,
@@ -406,20 +396,3 @@ static const sqlite3_module search_module = {
     .xColumn = search_column,
     .xRowid = search_rowid,
 };
-
-static void release_aux(void *p) {
-  SearchAux *a = p;
-  cache_release(a->cache);
-  vecsnap_slot_release(a->slot);
-  sqlite3_free(a);
-}
-
-int search_register(sqlite3 *db, SiamCache *cache, VecSnapSlot *slot) {
-  SearchAux *a = sqlite3_malloc(sizeof *a);
-  if (!a) return SQLITE_NOMEM;
-  cache_retain(cache);
-  vecsnap_slot_retain(slot);
-  a->cache = cache;
-  a->slot = slot;
-  return sqlite3_create_module_v2(db, FN, &search_module, a, release_aux);  /* release_aux also on failure */
-}

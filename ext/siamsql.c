@@ -36,10 +36,8 @@ SQLITE_EXTENSION_INIT1
 
 #include <stdio.h>
 
-#include "cache.h"
-#include "dump.h"
+#include "conn.h"
 #include "functions.h"
-#include "vtabs.h"
 
 #define MODEL SQLITE_UTF8
 #define PURE (SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS)
@@ -82,7 +80,16 @@ static const struct {
     {"siam_upgrade", 0, STATE, fn_upgrade},
 };
 
-static void release_cache(void *p) { cache_release(p); }
+/* The table-valued functions: eponymous-only modules, each DIRECTONLY. */
+static const struct {
+  const char *name;
+  const sqlite3_module *module;
+} modules[] = {
+    {"siam_embed_each", &embed_each_module},
+    {"siam_nearest", &nearest_module},
+    {"siam_pairs", &pairs_module},
+    {"siam_search", &search_module},
+};
 
 static int refuse(char **pzErrMsg, int rc, const char *msg) {
   if (pzErrMsg) *pzErrMsg = sqlite3_mprintf("%s", msg);
@@ -105,26 +112,25 @@ int sqlite3_siamsql_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
     return refuse(pzErrMsg, SQLITE_ERROR, msg);
   }
   char err[SIAM_ERRMAX];
-  SiamCache *cache = cache_new(err);
-  if (!cache) {
+  SiamConn *conn = conn_new(err);
+  if (!conn) {
     char msg[SIAM_ERRMAX + 16];
     snprintf(msg, sizeof msg, "siamsql: %s", err);
     return refuse(pzErrMsg, SQLITE_ERROR, msg);
   }
+  /* Each registration holds the state; its destructor lets go (SQLite calls
+  ** it when a registration fails, too). */
   int rc = SQLITE_OK;
   for (size_t i = 0; rc == SQLITE_OK && i < sizeof functions / sizeof *functions; i++) {
-    cache_retain(cache);  /* each registration holds the cache; its destructor lets go */
-    rc = sqlite3_create_function_v2(db, functions[i].name, functions[i].n_arg, functions[i].flags, cache,
-                                    functions[i].fn, NULL, NULL, release_cache);
+    conn_retain(conn);
+    rc = sqlite3_create_function_v2(db, functions[i].name, functions[i].n_arg, functions[i].flags, conn,
+                                    functions[i].fn, NULL, NULL, conn_release);
   }
-  /* Table-valued functions (vtabs.h): eponymous, DIRECTONLY. */
-  VecSnapSlot *slot = rc == SQLITE_OK ? vecsnap_slot_new() : NULL;
-  if (rc == SQLITE_OK && !slot) rc = SQLITE_NOMEM;
-  if (rc == SQLITE_OK) rc = embed_each_register(db, cache);
-  if (rc == SQLITE_OK) rc = nearest_register(db, slot);
-  if (rc == SQLITE_OK) rc = search_register(db, cache, slot);
-  vecsnap_slot_release(slot);
-  cache_release(cache);
+  for (size_t i = 0; rc == SQLITE_OK && i < sizeof modules / sizeof *modules; i++) {
+    conn_retain(conn);
+    rc = sqlite3_create_module_v2(db, modules[i].name, modules[i].module, conn, conn_release);
+  }
+  conn_release(conn);
   if (rc != SQLITE_OK && pzErrMsg) *pzErrMsg = sqlite3_mprintf("siamsql: %s", sqlite3_errmsg(db));
   return rc;
 }

@@ -402,8 +402,7 @@ int store_read_bundle(sqlite3 *db, const StoreModel *sm, const char *name, SiamB
   if (rc == SQLITE_OK && !(b->vocab = siam_calloc((size_t)b->cfg.encoder.vocab_size, sizeof *b->vocab)))
     rc = nomem(why);
   if (rc == SQLITE_OK) rc = each_vocab_row(db, sm, name, add_token_to_bundle, b, why);
-  if (rc == SQLITE_OK && siam_bundle_check(b, why)) rc = SQLITE_ERROR;
-  if (rc == SQLITE_OK && siam_bundle_check_tokenizer(b, why)) rc = SQLITE_ERROR;  /* export nothing that could not load */
+  if (rc == SQLITE_OK && siam_bundle_check(b, why)) rc = SQLITE_ERROR;  /* export nothing that could not load */
   if (rc == SQLITE_INTERRUPT) siam_errf(err, "%s", why);
   else if (rc != SQLITE_OK) siam_errf(err, "model '%s': %s", name, why);
   siam_free(specs);
@@ -456,7 +455,7 @@ static int write_tensors(sqlite3 *db, const char *name, const SiamBundle *b, cha
       rc = SQLITE_ERROR;
       break;
     }
-    siam_shape_to_json(t, shape, sizeof shape);
+    siam_shape_print(t->ndim, t->shape, shape, sizeof shape);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, t->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, siam_dtype_name(t->dtype), -1, SQLITE_STATIC);

@@ -29,17 +29,18 @@
 ** VACUUM (which may renumber rowids), schema changes and blob writes all
 ** commit, so they invalidate it too.
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "../model/vecsearch.h"
-#include "vtabs.h"
+#include "vecsnap.h"
+#include "vtab.h"
 
 #define SNAPSHOT_DEFAULT ((sqlite3_uint64)1 << 30)
 
 struct VecSnapSlot {
-  int refs;
   VecSnap *kept;            /* the latest snapshot, or NULL */
   sqlite3_uint64 limit;     /* largest snapshot kept, in bytes */
 };
@@ -48,17 +49,13 @@ VecSnapSlot *vecsnap_slot_new(void) {
   VecSnapSlot *s = sqlite3_malloc(sizeof *s);
   if (!s) return NULL;
   memset(s, 0, sizeof *s);
-  s->refs = 1;
   const char *limit = getenv("SIAMSQL_SNAPSHOT_BYTES");
   s->limit = limit ? (sqlite3_uint64)strtoull(limit, NULL, 10) : SNAPSHOT_DEFAULT;
   return s;
 }
 
-void vecsnap_slot_retain(VecSnapSlot *s) { s->refs++; }
-
-void vecsnap_slot_release(void *p) {
-  VecSnapSlot *s = p;
-  if (!s || --s->refs > 0) return;
+void vecsnap_slot_free(VecSnapSlot *s) {
+  if (!s) return;
   vecsnap_release(s->kept);
   sqlite3_free(s);
 }
@@ -167,9 +164,9 @@ static int keep_row(sqlite3_vtab *vtab, const char *fn, VecSnap *v, sqlite3_stmt
     return vtab_fail(vtab, fn, "rowid %lld: column %s holds %s, not a float32 BLOB", rowid, v->column,
                      sql_type_name(t));
   int n = sqlite3_column_bytes(q, 1);
-  if (n == 0 || n % 4)
-    return vtab_fail(vtab, fn, "rowid %lld: a float32 vector blob must be a non-zero multiple of 4 bytes, got %d",
-                     rowid, n);
+  char what[40], err[SIAM_ERRMAX];
+  snprintf(what, sizeof what, "rowid %lld", rowid);
+  if (vector_bytes_ok(n, what, err) != SQLITE_OK) return vtab_fail(vtab, fn, "%s", err);
   if (v->dim == 0) v->dim = n / 4;
   if (n / 4 != v->dim) return vtab_fail(vtab, fn, "rowid %lld has %d floats, earlier rows %d", rowid, n / 4, v->dim);
   const void *blob = sqlite3_column_blob(q, 1);
@@ -219,17 +216,16 @@ static VecSnap *snap_new(const char *table, const char *column) {
 int vecsnap_get(VecSnapSlot *slot, sqlite3_vtab *vtab, sqlite3 *db, const char *fn, sqlite3_value *table,
                 sqlite3_value *column, VecSnap **out) {
   *out = NULL;
-  if (sqlite3_value_type(table) != SQLITE_TEXT)
-    return vtab_fail(vtab, fn, "table name must be TEXT, got %s", sql_type_name(sqlite3_value_type(table)));
-  if (sqlite3_value_type(column) != SQLITE_TEXT)
-    return vtab_fail(vtab, fn, "column name must be TEXT, got %s", sql_type_name(sqlite3_value_type(column)));
-  const char *t = (const char *)sqlite3_value_text(table), *c = (const char *)sqlite3_value_text(column);
-  if (!t || !c) return SQLITE_NOMEM;
+  const char *t, *c;
+  char err[SIAM_ERRMAX];
+  int rc = arg_text(table, "table name", &t, err);
+  if (rc == SQLITE_OK) rc = arg_text(column, "column name", &c, err);
+  if (rc != SQLITE_OK) return vtab_fail_code(vtab, rc, fn, "%s", err);
 
   sqlite3_stmt *q = NULL;
   char *version = NULL;
   VecSnap *v = NULL;
-  int rc = open_source(vtab, db, fn, t, c, &q);
+  rc = open_source(vtab, db, fn, t, c, &q);
   if (rc != SQLITE_OK) return rc;
   int kind = table_kind(db, t);
   if (kind == TABLES_VIEW) {

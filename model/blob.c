@@ -11,7 +11,7 @@
 ** memory is set aside, the frame must carry a checksum, the blob must be
 ** exactly one frame, and zstd verifies the checksum while decoding.
 */
-#include "bundle.h"
+#include "blob.h"
 
 #include <string.h>
 

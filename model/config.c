@@ -28,32 +28,100 @@
 ** activations of one max-length text, must fit in 2^32 floats (16 GiB). */
 #define MAX_FLOATS 4294967296.0
 
-static const char *const activation_names[] = {
-    "identity", "relu", "tanh", "sigmoid", "gelu", "gelu_new"};
+/* ---- the architecture's names ---------------------------------------------- */
 
-const char *siam_activation_name(SiamActivation a) {
-  if ((unsigned)a >= sizeof activation_names / sizeof *activation_names) return "?";
-  return activation_names[a];
+#define T(x) "torch.nn.modules." x
+static const SiamActivationInfo activations[] = {
+    {SIAM_ACT_IDENTITY, "identity", {NULL, NULL}, {T("linear.Identity"), T("activation.Identity")}, SIAM_ACT_IN_HEAD},
+    {SIAM_ACT_RELU, "relu", {"relu", NULL}, {T("activation.ReLU"), NULL}, SIAM_ACT_IN_ENCODER | SIAM_ACT_IN_HEAD},
+    {SIAM_ACT_TANH, "tanh", {NULL, NULL}, {T("activation.Tanh"), NULL}, SIAM_ACT_IN_HEAD},
+    {SIAM_ACT_SIGMOID, "sigmoid", {NULL, NULL}, {T("activation.Sigmoid"), NULL}, SIAM_ACT_IN_HEAD},
+    {SIAM_ACT_GELU, "gelu", {"gelu", NULL}, {T("activation.GELU"), NULL}, SIAM_ACT_IN_ENCODER | SIAM_ACT_IN_HEAD},
+    {SIAM_ACT_GELU_NEW, "gelu_new", {"gelu_new", "gelu_pytorch_tanh"}, {NULL, NULL}, SIAM_ACT_IN_ENCODER},
+};
+#undef T
+#define N_ACTIVATIONS (int)(sizeof activations / sizeof *activations)
+
+const SiamActivationInfo *siam_activation_info(SiamActivation a) {
+  for (int i = 0; i < N_ACTIVATIONS; i++)
+    if (activations[i].act == a) return &activations[i];
+  return NULL;
 }
 
-int siam_activation_parse(const char *name, SiamActivation *a) {
-  for (size_t i = 0; i < sizeof activation_names / sizeof *activation_names; i++) {
-    if (strcmp(name, activation_names[i]) == 0) {
-      *a = (SiamActivation)i;
-      return 0;
+const char *siam_activation_name(SiamActivation a) {
+  const SiamActivationInfo *info = siam_activation_info(a);
+  return info ? info->name : "?";
+}
+
+/* field 0: siamsql's name, 1: HF names, 2: torch names. */
+static int find_activation(int field, const char *name, SiamActivation *a) {
+  for (int i = 0; i < N_ACTIVATIONS; i++) {
+    const SiamActivationInfo *x = &activations[i];
+    const char *names[2] = {field == 0 ? x->name : field == 1 ? x->hf[0] : x->torch[0],
+                            field == 0 ? NULL : field == 1 ? x->hf[1] : x->torch[1]};
+    for (int k = 0; k < 2; k++) {
+      if (names[k] && strcmp(name, names[k]) == 0) {
+        *a = x->act;
+        return 0;
+      }
     }
   }
   return -1;
 }
 
-/* Pooling modes in output order, with their config names. */
-static const struct { int flag; const char *name; } pool_modes[] = {
-    {SIAM_POOL_CLS, "cls"},
-    {SIAM_POOL_MAX, "max"},
-    {SIAM_POOL_MEAN, "mean"},
-    {SIAM_POOL_MEAN_SQRT_LEN, "mean_sqrt_len"},
+int siam_activation_parse(const char *name, SiamActivation *a) { return find_activation(0, name, a); }
+int siam_activation_from_hf(const char *name, SiamActivation *a) { return find_activation(1, name, a); }
+int siam_activation_from_torch(const char *name, SiamActivation *a) { return find_activation(2, name, a); }
+
+void siam_activation_names(int where, int hf, int torch, char *buf, size_t cap) {
+  const char *names[N_ACTIVATIONS];
+  int n = 0;
+  for (int i = 0; i < N_ACTIVATIONS; i++) {
+    const SiamActivationInfo *x = &activations[i];
+    const char *name = hf ? x->hf[0] : torch ? x->torch[0] : x->name;
+    if ((x->where & where) && name) names[n++] = torch ? strrchr(name, '.') + 1 : name;
+  }
+  for (int i = 1; i < n; i++)  /* alphabetical: the order messages always gave */
+    for (int k = i; k > 0 && strcmp(names[k - 1], names[k]) > 0; k--) {
+      const char *t = names[k];
+      names[k] = names[k - 1];
+      names[k - 1] = t;
+    }
+  size_t used = 0;
+  buf[0] = 0;
+  for (int i = 0; i < n && used < cap; i++)
+    used += (size_t)snprintf(buf + used, cap - used, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+}
+
+const SiamPoolInfo siam_pool_info[SIAM_POOL_MODES] = {
+    {SIAM_POOL_CLS, "cls", "pooling_mode_cls_token"},
+    {SIAM_POOL_MAX, "max", "pooling_mode_max_tokens"},
+    {SIAM_POOL_MEAN, "mean", "pooling_mode_mean_tokens"},
+    {SIAM_POOL_MEAN_SQRT_LEN, "mean_sqrt_len", "pooling_mode_mean_sqrt_len_tokens"},
 };
-#define N_POOL_MODES (int)(sizeof pool_modes / sizeof *pool_modes)
+#define N_POOL_MODES SIAM_POOL_MODES
+#define pool_modes siam_pool_info
+
+int siam_pool_count(int flags) {
+  int n = 0;
+  for (int i = 0; i < N_POOL_MODES; i++) n += (flags & pool_modes[i].flag) != 0;
+  return n;
+}
+
+/* "cls, max, mean, mean_sqrt_len", for messages. */
+static const char *pool_names(char *buf, size_t cap) {
+  size_t used = 0;
+  buf[0] = 0;
+  for (int i = 0; i < N_POOL_MODES && used < cap; i++)
+    used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", pool_modes[i].name);
+  return buf;
+}
+
+static int all_pool_flags(void) {
+  int f = 0;
+  for (int i = 0; i < N_POOL_MODES; i++) f |= pool_modes[i].flag;
+  return f;
+}
 
 /* ---- reading fields ---------------------------------------------------- */
 
@@ -176,9 +244,10 @@ static int parse_tokenizer(SiamTokenizerConfig *t, const cJSON *o, char *err) {
 
 static int parse_pooling(SiamConfig *cfg, const cJSON *root, char *err) {
   const cJSON *arr = need(root, "", "pooling", err);
+  char names[96];
   if (!arr) return -1;
   if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0)
-    return siam_errf(err, "config: pooling must be a non-empty array of cls, max, mean, mean_sqrt_len");
+    return siam_errf(err, "config: pooling must be a non-empty array of %s", pool_names(names, sizeof names));
   cfg->pooling = 0;
   const cJSON *m;
   cJSON_ArrayForEach(m, arr) {
@@ -186,9 +255,9 @@ static int parse_pooling(SiamConfig *cfg, const cJSON *root, char *err) {
     for (int i = 0; i < N_POOL_MODES && cJSON_IsString(m); i++)
       if (strcmp(m->valuestring, pool_modes[i].name) == 0) flag = pool_modes[i].flag;
     if (!flag)
-      return siam_errf(err, "config: pooling: unknown mode %s%s%s (expected cls, max, mean, mean_sqrt_len)",
-                       cJSON_IsString(m) ? "'" : "", cJSON_IsString(m) ? m->valuestring : "(not a string)",
-                       cJSON_IsString(m) ? "'" : "");
+      return siam_errf(err, "config: pooling: unknown mode %s%s%s (expected %s)", cJSON_IsString(m) ? "'" : "",
+                       cJSON_IsString(m) ? m->valuestring : "(not a string)", cJSON_IsString(m) ? "'" : "",
+                       pool_names(names, sizeof names));
     if (cfg->pooling & flag) return siam_errf(err, "config: pooling: mode '%s' listed twice", m->valuestring);
     cfg->pooling |= flag;
   }
@@ -277,11 +346,7 @@ done:
 
 /* ---- validation ---------------------------------------------------------- */
 
-int siam_config_pooled_dim(const SiamConfig *cfg) {
-  int modes = 0;
-  for (int i = 0; i < N_POOL_MODES; i++) modes += (cfg->pooling & pool_modes[i].flag) != 0;
-  return modes * cfg->encoder.hidden_size;
-}
+int siam_config_pooled_dim(const SiamConfig *cfg) { return siam_pool_count(cfg->pooling) * cfg->encoder.hidden_size; }
 
 int siam_config_output_dim(const SiamConfig *cfg) {
   return cfg->n_head ? cfg->head[cfg->n_head - 1].out_features : siam_config_pooled_dim(cfg);
@@ -301,8 +366,9 @@ static double model_floats(const SiamConfig *cfg) {
   return n + s * s + s * (6 * h + im);
 }
 
-static int valid_encoder_activation(SiamActivation a) {
-  return a == SIAM_ACT_GELU || a == SIAM_ACT_GELU_NEW || a == SIAM_ACT_RELU;
+static int allowed_activation(SiamActivation a, int where) {
+  const SiamActivationInfo *info = siam_activation_info(a);
+  return info && (info->where & where);
 }
 
 /* Each encoder size against its range, naming the one that is out of it
@@ -330,17 +396,20 @@ int siam_config_validate(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
   if (e->hidden_size % e->num_heads)
     return siam_errf(err, "config: encoder.num_heads (%d) does not divide encoder.hidden_size (%d)",
                      e->num_heads, e->hidden_size);
-  if (!valid_encoder_activation(e->activation))
-    return siam_errf(err, "config: encoder.activation must be gelu, gelu_new or relu, not %s",
-                     siam_activation_name(e->activation));
+  if (!allowed_activation(e->activation, SIAM_ACT_IN_ENCODER)) {
+    char names[128];
+    siam_activation_names(SIAM_ACT_IN_ENCODER, 0, 0, names, sizeof names);
+    return siam_errf(err, "config: encoder.activation must be %s, not %s", names, siam_activation_name(e->activation));
+  }
   if (!(e->layer_norm_eps > 0 && e->layer_norm_eps < 1))
     return siam_errf(err, "config: encoder.layer_norm_eps must be in (0, 1)");
   const SiamTokenizerConfig *t = &cfg->tokenizer;
   if (t->max_seq_length < 2 || t->max_seq_length > e->max_position_embeddings)
     return siam_errf(err, "config: tokenizer.max_seq_length is %d, must be in 2..%d (max_position_embeddings)",
                      t->max_seq_length, e->max_position_embeddings);
-  if (cfg->pooling == 0 || (cfg->pooling & ~(SIAM_POOL_CLS | SIAM_POOL_MAX | SIAM_POOL_MEAN | SIAM_POOL_MEAN_SQRT_LEN)))
-    return siam_errf(err, "config: pooling must name at least one of cls, max, mean, mean_sqrt_len");
+  char names[96];
+  if (cfg->pooling == 0 || (cfg->pooling & ~all_pool_flags()))
+    return siam_errf(err, "config: pooling must name at least one of %s", pool_names(names, sizeof names));
   if (cfg->n_head < 0 || cfg->n_head > SIAM_MAX_HEAD)
     return siam_errf(err, "config: head has %d layers, at most %d", cfg->n_head, SIAM_MAX_HEAD);
   int width = siam_config_pooled_dim(cfg);
@@ -350,8 +419,11 @@ int siam_config_validate(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
       return siam_errf(err, "config: head[%d].in is %d, but its input is %d wide", i, d->in_features, width);
     if (d->out_features < 1 || d->out_features > MAX_DENSE)
       return siam_errf(err, "config: head[%d].out is %d, must be in 1..%d", i, d->out_features, MAX_DENSE);
-    if (d->activation == SIAM_ACT_GELU_NEW)
-      return siam_errf(err, "config: head[%d].activation must be identity, relu, tanh, sigmoid or gelu", i);
+    if (!allowed_activation(d->activation, SIAM_ACT_IN_HEAD)) {
+      char allowed[128];
+      siam_activation_names(SIAM_ACT_IN_HEAD, 0, 0, allowed, sizeof allowed);
+      return siam_errf(err, "config: head[%d].activation must be %s", i, allowed);
+    }
     width = d->out_features;
   }
   double floats = model_floats(cfg);

@@ -141,8 +141,42 @@ int siam_config_output_dim(const SiamConfig *cfg);
 ** with siam_malloc; returns the count, or -1 (err set) on failure. */
 int siam_config_tensors(const SiamConfig *cfg, SiamTensorSpec **specs, char err[SIAM_ERRMAX]);
 
-const char *siam_activation_name(SiamActivation a);
-/* Returns 0 and sets *a, or -1 if the name is unknown. */
+/* ---- the architecture's names: one table each (config.c) -------------------
+** A new activation is a row in the activation table plus its kernel case
+** (encoder.c, siam_activation); a new pooling mode a row in the pooling table
+** plus its kernel case (encoder.c, pool_forward). */
+
+/* Activations.  `where` says which a config may use it for. */
+enum { SIAM_ACT_IN_ENCODER = 1, SIAM_ACT_IN_HEAD = 2 };
+typedef struct {
+  SiamActivation act;
+  const char *name;        /* siamsql's config ("gelu_new") */
+  const char *hf[2];       /* HuggingFace config.json hidden_act names, or NULL */
+  const char *torch[2];    /* sentence-transformers Dense activation_function names (the first is
+                              what export writes), or NULL */
+  int where;               /* SIAM_ACT_IN_* */
+} SiamActivationInfo;
+
+const SiamActivationInfo *siam_activation_info(SiamActivation a);   /* NULL if not an activation */
+const char *siam_activation_name(SiamActivation a);                /* "?" if not one */
+/* Returns 0 and sets *a, or -1 if the name is unknown (siamsql's names). */
 int siam_activation_parse(const char *name, SiamActivation *a);
+/* The same for a HuggingFace hidden_act / a Dense activation_function. */
+int siam_activation_from_hf(const char *name, SiamActivation *a);
+int siam_activation_from_torch(const char *name, SiamActivation *a);
+/* "gelu, gelu_new or relu": the names allowed `where` (HF names when hf,
+** torch class names' last part when torch), for messages. */
+void siam_activation_names(int where, int hf, int torch, char *buf, size_t cap);
+
+/* Pooling modes, in output order. */
+#define SIAM_POOL_MODES 4
+typedef struct {
+  int flag;                /* SIAM_POOL_* */
+  const char *name;        /* siamsql's config ("mean_sqrt_len") */
+  const char *st_key;      /* sentence-transformers Pooling config key */
+} SiamPoolInfo;
+
+extern const SiamPoolInfo siam_pool_info[SIAM_POOL_MODES];
+int siam_pool_count(int flags);   /* modes set in flags: the pooled width is this times hidden_size */
 
 #endif

@@ -148,44 +148,9 @@ static int size_sum(size_t *out, const size_t *sizes, int n) {
   return 0;
 }
 
-static int pool_modes(int flags) {
-  int n = 0;
-  for (int f = flags; f; f >>= 1) n += f & 1;
-  return n;
-}
-
-static int valid_activation(SiamActivation a) { return a >= SIAM_ACT_IDENTITY && a <= SIAM_ACT_GELU_NEW; }
-
-/* The structural checks the forward pass relies on.  siam_config_validate is
-** stricter; this keeps a hand-built config from causing out-of-bounds work. */
-static int check_config(const SiamConfig *c, char *err) {
-  const SiamEncoderConfig *e = &c->encoder;
-  if (e->vocab_size < 1 || e->hidden_size < 1 || e->num_layers < 0 || e->num_heads < 1 ||
-      e->intermediate_size < 1 || e->max_position_embeddings < 1 || e->type_vocab_size < 1 ||
-      c->tokenizer.max_seq_length < 1)
-    return siam_errf(err, "encoder: config sizes must be positive");
-  if (e->hidden_size > INT_MAX / 4 || e->intermediate_size > INT_MAX / 4)
-    return siam_errf(err, "encoder: hidden_size or intermediate_size too large");
-  if (e->hidden_size % e->num_heads)
-    return siam_errf(err, "encoder: hidden_size %d is not a multiple of num_heads %d", e->hidden_size, e->num_heads);
-  if (!valid_activation(e->activation)) return siam_errf(err, "encoder: unknown activation %d", (int)e->activation);
-  if (!(e->layer_norm_eps >= 0)) return siam_errf(err, "encoder: layer_norm_eps must be >= 0");
-  if (c->pooling < 1 || c->pooling > 15) return siam_errf(err, "encoder: pooling flags %d invalid", c->pooling);
-  if (e->hidden_size > INT_MAX / 4 / pool_modes(c->pooling)) return siam_errf(err, "encoder: pooled width too large");
-  if (c->n_head < 0 || c->n_head > SIAM_MAX_HEAD) return siam_errf(err, "encoder: %d head layers", c->n_head);
-  int in = e->hidden_size * pool_modes(c->pooling);
-  for (int j = 0; j < c->n_head; j++) {
-    const SiamDenseConfig *d = &c->head[j];
-    if (d->in_features != in)
-      return siam_errf(err, "encoder: head layer %d takes %d features, previous stage gives %d", j, d->in_features, in);
-    if (d->out_features < 1 || d->out_features > INT_MAX / 4)
-      return siam_errf(err, "encoder: head layer %d out_features %d invalid", j, d->out_features);
-    if (!valid_activation(d->activation))
-      return siam_errf(err, "encoder: head layer %d has unknown activation %d", j, (int)d->activation);
-    in = d->out_features;
-  }
-  return 0;
-}
+/* The structural checks the forward pass relies on are the validator's:
+** a config that passes it cannot cause out-of-bounds work. */
+static int check_config(const SiamConfig *c, char *err) { return siam_config_validate(c, err); }
 
 /* Floats of each parameter tensor, in ParameterTensors order (fixed ones,
 ** then per head layer: weight, bias).  Returns the count or -1 on overflow. */
@@ -285,7 +250,7 @@ static void derive_sizes(SiamEncoder *e, const SiamConfig *cfg) {
   e->IM = c->intermediate_size;
   e->S = cfg->tokenizer.max_seq_length < e->P ? cfg->tokenizer.max_seq_length : e->P;
   e->B = e->S > BATCH_TOKENS ? e->S : BATCH_TOKENS;
-  e->D = e->H * pool_modes(cfg->pooling);
+  e->D = siam_config_pooled_dim(cfg);
   e->DH = 1;
   for (int j = 0; j < cfg->n_head; j++)
     if (cfg->head[j].out_features > e->DH) e->DH = cfg->head[j].out_features;

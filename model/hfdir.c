@@ -223,13 +223,14 @@ static void f64_to_f32(const uint8_t *src, float *dst, size_t count) {
   }
 }
 
+/* The dtype a safetensors entry is stored as: its own, or F32 for F64. */
 static int float_dtype(const char *st, SiamDtype *d, int *is_f64) {
   *is_f64 = strcmp(st, "F64") == 0;
-  if (*is_f64 || strcmp(st, "F32") == 0) *d = SIAM_F32;
-  else if (strcmp(st, "F16") == 0) *d = SIAM_F16;
-  else if (strcmp(st, "BF16") == 0) *d = SIAM_BF16;
-  else return -1;
-  return 0;
+  if (*is_f64) {
+    *d = SIAM_F32;
+    return 0;
+  }
+  return siam_dtype_from_safetensors(st, d);
 }
 
 /* Copies entry e out of the file image as tensor `name`. */
@@ -320,12 +321,11 @@ static int read_dense_tensors(Reader *r, const char *module, int j) {
 
 static int parse_hidden_act(const Json *j, SiamActivation *a) {
   const char *s;
+  char names[128];
   if (jstr(j, "hidden_act", "gelu", &s)) return -1;
-  if (strcmp(s, "gelu") == 0) *a = SIAM_ACT_GELU;
-  else if (strcmp(s, "gelu_new") == 0 || strcmp(s, "gelu_pytorch_tanh") == 0) *a = SIAM_ACT_GELU_NEW;
-  else if (strcmp(s, "relu") == 0) *a = SIAM_ACT_RELU;
-  else return siam_errf(j->err, "%s: hidden_act '%.40s' is not supported (gelu, gelu_new, relu)", j->file, s);
-  return 0;
+  if (siam_activation_from_hf(s, a) == 0) return 0;
+  siam_activation_names(SIAM_ACT_IN_ENCODER, 1, 0, names, sizeof names);
+  return siam_errf(j->err, "%s: hidden_act '%.40s' is not supported (%s)", j->file, s, names);
 }
 
 /* model_type and position_embedding_type guard against other architectures
@@ -568,12 +568,6 @@ static int read_transformer(Reader *r, const char *module) {
 /* ---- sentence-transformers modules ------------------------------------------- */
 
 static int parse_pooling(Reader *r, const char *module) {
-  static const struct { const char *key; int flag; } modes[] = {
-      {"pooling_mode_cls_token", SIAM_POOL_CLS},
-      {"pooling_mode_max_tokens", SIAM_POOL_MAX},
-      {"pooling_mode_mean_tokens", SIAM_POOL_MEAN},
-      {"pooling_mode_mean_sqrt_len_tokens", SIAM_POOL_MEAN_SQRT_LEN},
-  };
   static const char *const unsupported[] = {"pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"};
   JsonFile f;
   if (open_json(r, module, "config.json", &f)) return -1;
@@ -585,9 +579,9 @@ static int parse_pooling(Reader *r, const char *module) {
               c->encoder.hidden_size);
     goto done;
   }
-  for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
-    if (jbool(&f.j, modes[i].key, -1, &on)) goto done;
-    if (on) c->pooling |= modes[i].flag;
+  for (int i = 0; i < SIAM_POOL_MODES; i++) {
+    if (jbool(&f.j, siam_pool_info[i].st_key, -1, &on)) goto done;
+    if (on) c->pooling |= siam_pool_info[i].flag;
   }
   for (size_t i = 0; i < sizeof unsupported / sizeof *unsupported; i++) {
     if (jbool(&f.j, unsupported[i], 0, &on)) goto done;
@@ -602,28 +596,14 @@ done:
   return rc;
 }
 
-static const struct { const char *torch; SiamActivation act; } dense_acts[] = {
-    {"torch.nn.modules.activation.Tanh", SIAM_ACT_TANH},
-    {"torch.nn.modules.activation.ReLU", SIAM_ACT_RELU},
-    {"torch.nn.modules.activation.Sigmoid", SIAM_ACT_SIGMOID},
-    {"torch.nn.modules.activation.GELU", SIAM_ACT_GELU},
-    {"torch.nn.modules.linear.Identity", SIAM_ACT_IDENTITY},  /* first: the name export writes */
-    {"torch.nn.modules.activation.Identity", SIAM_ACT_IDENTITY},
-};
-#define N_DENSE_ACTS (int)(sizeof dense_acts / sizeof *dense_acts)
-
 static int parse_dense_activation(const Json *j, SiamActivation *a) {
   const char *s;
   /* sentence-transformers' Dense defaults to Tanh. */
+  char names[128];
   if (jstr(j, "activation_function", "torch.nn.modules.activation.Tanh", &s)) return -1;
-  for (int i = 0; i < N_DENSE_ACTS; i++) {
-    if (strcmp(s, dense_acts[i].torch) == 0) {
-      *a = dense_acts[i].act;
-      return 0;
-    }
-  }
-  return siam_errf(j->err, "%s: activation_function '%.80s' is not supported (Tanh, ReLU, Sigmoid, GELU, Identity)",
-                   j->file, s);
+  if (siam_activation_from_torch(s, a) == 0) return 0;
+  siam_activation_names(SIAM_ACT_IN_HEAD, 0, 1, names, sizeof names);
+  return siam_errf(j->err, "%s: activation_function '%.80s' is not supported (%s)", j->file, s, names);
 }
 
 static int parse_dense(Reader *r, const char *module) {
@@ -892,8 +872,7 @@ static cJSON *finish(cJSON *o, int ok) {
 }
 
 static const char *torch_dtype(const SiamBundle *b) {
-  SiamDtype d = b->n_tensors ? b->tensors[0].dtype : SIAM_F32;
-  return d == SIAM_F16 ? "float16" : d == SIAM_BF16 ? "bfloat16" : "float32";
+  return siam_dtype_torch(b->n_tensors ? b->tensors[0].dtype : SIAM_F32);
 }
 
 static int token_id(const SiamBundle *b, const char *token) {
@@ -978,10 +957,8 @@ static cJSON *pooling_json(const SiamConfig *c) {
   cJSON *o = cJSON_CreateObject();
   int ok = o != NULL;
   add_num(o, "word_embedding_dimension", c->encoder.hidden_size, &ok);
-  add_bool(o, "pooling_mode_cls_token", (c->pooling & SIAM_POOL_CLS) != 0, &ok);
-  add_bool(o, "pooling_mode_mean_tokens", (c->pooling & SIAM_POOL_MEAN) != 0, &ok);
-  add_bool(o, "pooling_mode_max_tokens", (c->pooling & SIAM_POOL_MAX) != 0, &ok);
-  add_bool(o, "pooling_mode_mean_sqrt_len_tokens", (c->pooling & SIAM_POOL_MEAN_SQRT_LEN) != 0, &ok);
+  for (int i = 0; i < SIAM_POOL_MODES; i++)
+    add_bool(o, siam_pool_info[i].st_key, (c->pooling & siam_pool_info[i].flag) != 0, &ok);
   add_bool(o, "pooling_mode_weightedmean_tokens", 0, &ok);
   add_bool(o, "pooling_mode_lasttoken", 0, &ok);
   add_bool(o, "include_prompt", 1, &ok);
@@ -989,9 +966,8 @@ static cJSON *pooling_json(const SiamConfig *c) {
 }
 
 static const char *torch_activation(SiamActivation a) {
-  for (int i = 0; i < N_DENSE_ACTS; i++)
-    if (dense_acts[i].act == a) return dense_acts[i].torch;
-  return "?";
+  const SiamActivationInfo *info = siam_activation_info(a);
+  return info && info->torch[0] ? info->torch[0] : "?";
 }
 
 static cJSON *dense_json(const SiamDenseConfig *d) {

@@ -112,126 +112,19 @@ void siam_model_free(SiamModel *m) {
 
 /* ---- tensors ------------------------------------------------------------- */
 
-static int parse_shape(SiamTensor *t, const char *shape_json, char *err) {
-  cJSON *arr = cJSON_ParseWithLengthOpts(shape_json, strlen(shape_json) + 1, NULL, 1);  /* +1: the NUL it must end at */
-  int rc = -1;
-  if (!arr || !cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > 4) {
-    siam_errf(err, "tensor %s: shape %s is not a JSON array of at most 4 sizes", t->name, shape_json);
-    goto done;
-  }
-  t->ndim = 0;
-  const cJSON *d;
-  cJSON_ArrayForEach(d, arr) {
-    double v = cJSON_IsNumber(d) ? d->valuedouble : -1;
-    if (v < 0 || v > 1e12 || v != (double)(int64_t)v) {
-      siam_errf(err, "tensor %s: shape %s has a size that is not a non-negative integer", t->name, shape_json);
-      goto done;
-    }
-    t->shape[t->ndim++] = (int64_t)v;
-  }
-  rc = 0;
-done:
-  cJSON_Delete(arr);
-  return rc;
-}
-
-static int tensor_nbytes(const SiamTensor *t, size_t *out, char *err) {
-  size_t n = siam_dtype_size(t->dtype);
-  for (int i = 0; i < t->ndim; i++)
-    if (siam_mul_size(n, (size_t)t->shape[i], &n)) return siam_errf(err, "tensor %s: shape too large", t->name);
-  *out = n;
-  return 0;
-}
-
-void siam_shape_to_json(const SiamTensor *t, char *buf, size_t cap) {
-  size_t used = (size_t)snprintf(buf, cap, "[");
-  for (int i = 0; i < t->ndim && used < cap; i++)
-    used += (size_t)snprintf(buf + used, cap - used, "%s%lld", i ? "," : "", (long long)t->shape[i]);
-  if (used < cap) snprintf(buf + used, cap - used, "]");
-}
-
-/* Name, dtype, shape and byte count of a row; no data yet. */
-static int parse_row(SiamTensor *t, const char *name, const char *dtype, const char *shape_json, char *err) {
-  memset(t, 0, sizeof *t);
-  t->name = siam_strndup(name, strlen(name));
-  if (!t->name) return siam_errf(err, "out of memory");
-  if (siam_dtype_parse(dtype, &t->dtype))
-    return siam_errf(err, "tensor %s: unknown dtype '%s' (expected f32, f16 or bf16)", name, dtype);
-  return parse_shape(t, shape_json, err) || tensor_nbytes(t, &t->nbytes, err) ? -1 : 0;
-}
-
-static int check_shape(const SiamTensorSpec *s, const SiamTensor *t, char *err) {
-  int same = s->ndim == t->ndim;
-  for (int i = 0; same && i < s->ndim; i++) same = s->shape[i] == t->shape[i];
-  if (same) return 0;
-  char got[96], want[96];
-  SiamTensor w = {.ndim = s->ndim, .shape = {s->shape[0], s->shape[1]}};
-  siam_shape_to_json(t, got, sizeof got);
-  siam_shape_to_json(&w, want, sizeof want);
-  return siam_errf(err, "tensor %s has shape %s, config expects %s", s->name, got, want);
-}
-
-/* Decodes the row's frame into a new t->data (t->nbytes, from the checked
-** shape). */
-static int read_data(SiamTensor *t, const SiamBlobReader *src, char *err) {
-  const char *name = t->name;
-  t->data = siam_malloc(t->nbytes);
-  if (!t->data) return siam_errf(err, "tensor %s: out of memory for %zu bytes", name, t->nbytes);
-  char why[SIAM_ERRMAX];
-  if (siam_blob_unpack_from(src, t->data, t->nbytes, why)) return siam_errf(err, "tensor %s: %s", name, why);
-  return 0;
-}
-
-int siam_tensor_from_row(SiamTensor *t, const SiamTensorSpec *spec, const char *name, const char *dtype,
-                         const char *shape_json, const SiamBlobReader *src, char err[SIAM_ERRMAX]) {
-  if (parse_row(t, name, dtype, shape_json, err)) return -1;
-  /* The shape is checked before anything is allocated from it: a stored
-  ** shape (or the size its frame declares) is untrusted. */
-  if (spec && check_shape(spec, t, err)) return -1;
-  return read_data(t, src, err);
-}
-
-int siam_tensor_spec_find(const SiamTensorSpec *specs, int n, const char *name) {
-  for (int i = 0; i < n; i++)
-    if (strcmp(specs[i].name, name) == 0) return i;
-  return -1;
-}
-
-/* Decodes a stored tensor of numel elements of dtype d straight into its
-** float32 destination: the frame is decoded into the last bytes of dst, then
-** widened in place from the front, a block at a time (a block's source is
-** copied out before its floats are written, and a block's floats end before
-** the next block's source begins).  No buffer the size of the tensor. */
-static int decode_into(float *dst, size_t numel, SiamDtype d, const SiamBlobReader *src, const char *name,
-                       char *err) {
-  enum { BLOCK = 1024 };
-  size_t esize = siam_dtype_size(d), nbytes = numel * esize; /* numel * 4 fits: dst exists */
-  unsigned char *packed = (unsigned char *)dst + numel * sizeof(float) - nbytes;
-  char why[SIAM_ERRMAX];
-  if (siam_blob_unpack_from(src, packed, nbytes, why)) return siam_errf(err, "tensor %s: %s", name, why);
-  if (d == SIAM_F32 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) return 0; /* already in place */
-  unsigned char block[BLOCK * 4];
-  for (size_t i = 0; i < numel; i += BLOCK) {
-    size_t n = numel - i < BLOCK ? numel - i : BLOCK;
-    memcpy(block, packed + i * esize, n * esize);
-    siam_to_f32(d, block, dst + i, n);
-  }
-  return 0;
-}
-
 int siam_model_add_tensor_from(SiamModel *m, const char *name, const char *dtype, const char *shape_json,
                                const SiamBlobReader *src, char err[SIAM_ERRMAX]) {
   int i = siam_tensor_spec_find(m->specs, m->n_specs, name);
   if (i < 0) return siam_errf(err, "unexpected tensor %s (not part of the config's architecture)", name);
   if (m->seen[i]) return siam_errf(err, "tensor %s appears twice", name);
   SiamTensor t;
-  int rc = parse_row(&t, name, dtype, shape_json, err) || check_shape(&m->specs[i], &t, err) ? -1 : 0;
+  int rc = siam_tensor_parse_row(&t, name, dtype, shape_json, err) || siam_shape_check(&m->specs[i], &t, err) ? -1 : 0;
   if (rc == 0) {
     size_t numel = t.nbytes / siam_dtype_size(t.dtype);
     float *dst = siam_encoder_param(m->encoder, name, numel);
     /* A tensor the forward pass does not use (pooler.*) is decoded and
     ** checked all the same, then dropped. */
-    rc = dst ? decode_into(dst, numel, t.dtype, src, name, err) : read_data(&t, src, err);
+    rc = dst ? siam_tensor_decode_f32(dst, numel, t.dtype, src, name, err) : siam_tensor_read_data(&t, src, err);
   }
   m->seen[i] = rc == 0;
   siam_free(t.name);

@@ -15,9 +15,10 @@
 #ifndef SIAM_MODEL_H
 #define SIAM_MODEL_H
 
-#include "bundle.h"
+#include "blob.h"
 #include "common.h"
 #include "config.h"
+#include "tensor.h"
 
 typedef struct SiamModel SiamModel;
 
@@ -58,19 +59,5 @@ int siam_model_embed(SiamModel *m, const char *text, size_t len, float *out);
 int siam_model_embed_batch(SiamModel *m, const char *const *texts, const size_t *lens, int n, float *out);
 
 void siam_model_free(SiamModel *m);
-
-/* Parses a stored shape ("[384,384]") and dtype, checks the shape against
-** spec (when not NULL) before allocating anything, and decodes the zstd frame
-** into t->data (exactly numel * element size bytes).  Shared by the loader and
-** by export.  t->name is copied from name; on failure the caller still frees
-** t->name and t->data. */
-int siam_tensor_from_row(SiamTensor *t, const SiamTensorSpec *spec, const char *name, const char *dtype,
-                         const char *shape_json, const SiamBlobReader *src, char err[SIAM_ERRMAX]);
-
-/* Index of the spec called name in specs[0..n), or -1. */
-int siam_tensor_spec_find(const SiamTensorSpec *specs, int n, const char *name);
-
-/* Shape as stored: "[a,b]".  buf must hold 96 bytes. */
-void siam_shape_to_json(const SiamTensor *t, char *buf, size_t cap);
 
 #endif

@@ -277,10 +277,6 @@ void siam_st_free(SiamSafetensors *st) {
 
 /* ---- writing -------------------------------------------------------------- */
 
-static const char *st_name(SiamDtype d) {
-  return d == SIAM_F16 ? "F16" : d == SIAM_BF16 ? "BF16" : "F32";
-}
-
 static int add_numbers(cJSON *arr, const double *v, int n) {
   for (int i = 0; i < n; i++) {
     cJSON *d = cJSON_CreateNumber(v[i]);
@@ -299,7 +295,7 @@ static int add_entry(cJSON *root, const SiamTensor *t, size_t begin) {
   if (t->ndim < 0 || t->ndim > 4) return -1;
   for (int i = 0; i < t->ndim; i++) shape[i] = (double)t->shape[i];
   cJSON *o = cJSON_AddObjectToObject(root, t->name);
-  if (!o || !cJSON_AddStringToObject(o, "dtype", st_name(t->dtype))) return -1;
+  if (!o || !cJSON_AddStringToObject(o, "dtype", siam_dtype_safetensors(t->dtype))) return -1;
   cJSON *s = cJSON_AddArrayToObject(o, "shape");
   if (!s || add_numbers(s, shape, t->ndim)) return -1;
   cJSON *d = cJSON_AddArrayToObject(o, "data_offsets");

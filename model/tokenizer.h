@@ -3,12 +3,14 @@
 ** HuggingFace's BertTokenizer as sentence-transformers drives it
 ** (transformers 4.3x semantics).
 **
-**   text  --strip surrounding whitespace (sentence-transformers)
-**         --split out literal special tokens ([MASK], [SEP], ...), kept whole
+**   text  --lowercase outside literal special tokens ([MASK], [SEP], ...)
+**         --split those out, each kept whole
 **         --per chunk: clean (drop NUL, U+FFFD, controls; whitespace -> ' ')
-**                      CJK ideographs padded with spaces
+**                      CJK ideographs padded with spaces; NFC
 **                      whitespace split; lowercase; NFD + drop Mn (strip accents)
 **                      punctuation split
+**         (sentence-transformers' strip of surrounding whitespace changes
+**          no ids: cleaning and splitting drop the same characters)
 **         --WordPiece: greedy longest match, "##" continuations,
 **                      [UNK] for a word > 100 chars or with no match
 **         --truncate to max_seq_length-2, add [CLS] ... [SEP]

@@ -1,6 +1,6 @@
 /*
 ** sql_default_model.c — the shipped default model (models/default), trained
-** with PyTorch by train/train_default.py, gives through siam_import +
+** with PyTorch by train/train.py, gives through siam_import +
 ** siam_embed the embeddings the trained PyTorch model gave
 ** (train/reference_embeddings.json: cosine >= 0.99999, same token ids).
 */

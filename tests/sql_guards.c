@@ -99,6 +99,18 @@ static void flags(void) {
   CHECK_Q(db, "siam_f32 siam_f32_json siam_fts_query siam_pack siam_similarity siam_unpack",
           "SELECT group_concat(name, ' ') FROM (SELECT DISTINCT name FROM pragma_function_list"
           " WHERE name LIKE 'siam%' AND (flags & 0x200800) = 0x200800 ORDER BY name)");
+  /* The exact list of functions and modules, each with its flags
+  ** (D deterministic, I innocuous, X direct-only): ext/siamsql.c says why. */
+  CHECK_Q(db,
+          "siam_config/1: siam_dim/1: siam_dump/1: siam_embed/2: siam_export/2:X siam_export/3:X siam_f32/1:DI"
+          " siam_f32_json/1:DI siam_fts_query/1:DI siam_import/2:X siam_import/3:X siam_info/0:"
+          " siam_memory_limit/1:X siam_memory_limit/2:X siam_pack/1:DI siam_revision/1: siam_similarity/2:DI"
+          " siam_similarity/3: siam_threads/0:X siam_threads/1:X siam_tokenize/2: siam_unpack/1:DI siam_upgrade/0:X",
+          "SELECT group_concat(name || '/' || narg || ':' || (CASE WHEN flags & 0x800 THEN 'D' ELSE '' END)"
+          " || (CASE WHEN flags & 0x200000 THEN 'I' ELSE '' END) || (CASE WHEN flags & 0x80000 THEN 'X' ELSE '' END), ' ')"
+          " FROM (SELECT * FROM pragma_function_list WHERE name LIKE 'siam%' ORDER BY name, narg)");
+  CHECK_Q(db, "siam_embed_each siam_nearest siam_pairs siam_search",
+          "SELECT group_concat(name, ' ') FROM (SELECT name FROM pragma_module_list WHERE name LIKE 'siam%' ORDER BY name)");
   /* A view in a schema that is not trusted cannot run a model. */
   exec_ok(db, "CREATE VIEW v AS SELECT siam_embed('m', body) AS e FROM t");
   exec_ok(db, "PRAGMA trusted_schema = OFF");

@@ -58,7 +58,7 @@ static int rows_from_fixture(Rows *r) {
     const SiamTensor *t = &r->b.tensors[i];
     r->names[i] = t->name;
     r->dtypes[i] = siam_dtype_name(t->dtype);
-    siam_shape_to_json(t, r->shapes[i], sizeof r->shapes[i]);
+    siam_shape_print(t->ndim, t->shape, r->shapes[i], sizeof r->shapes[i]);
     if (siam_blob_pack(t->data, t->nbytes, &r->frames[i], &r->frame_n[i], err)) return -1;
   }
   return 0;

@@ -719,8 +719,10 @@ static void test_tokenizer_files(void) {
              "\"5\":{\"content\":\"hello\",\"special\":false}}}");
   write_text(dir, "special_tokens_map.json", "{\"unk_token\":{\"content\":\"[UNK]\"}}");
   remove_file(dir, "sentence_bert_config.json");
+  /* [CLS] as well as <s>: the later reads fall back to the default cls_token,
+  ** and a bundle whose tokenizer cannot be built is refused. */
   write_text(dir, "vocab.txt", "[PAD]\r\n[UNK]\r\n<s>\r\n[SEP]\r\n[MASK]\r\nhello\r\n sp ace\r\n##x\r\n<e1>\r\n"
-                               "[X]\r\n\xc3\xa9\r\ntab\there");
+                               "[CLS]\r\n\xc3\xa9\r\ntab\there");
   int rc = siam_bundle_read_dir(&b, dir, err);
   CHECK(rc == 0, "tokenizer variants: %s", err);
   if (rc == 0) {

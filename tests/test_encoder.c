@@ -392,11 +392,6 @@ static void test_forward(void) {
   c.encoder.num_layers = 0;
   check_forward("1 head, 0 layers", c);
 
-  /* max_seq_length beyond the position table: capped at P. */
-  c = base_config();
-  c.tokenizer.max_seq_length = 40;
-  c.encoder.max_position_embeddings = 16;
-  check_forward("max_seq_length 40 > P 16", c);
 }
 
 /* The stored tensors a config needs (what siam_config_tensors would list),
@@ -565,25 +560,31 @@ static void test_nonfinite(void) {
 
 static void test_bad_config(void) {
   char err[SIAM_ERRMAX];
-  struct { const char *label, *want; SiamConfig c; } cases[8];
+  struct { const char *label, *want; SiamConfig c; } cases[9];
   int n = 0;
   cases[n].label = "heads do not divide hidden", cases[n].want = "num_heads", cases[n].c = base_config();
   cases[n++].c.encoder.num_heads = 3;
-  cases[n].label = "head in mismatch", cases[n].want = "head layer 0", cases[n].c = base_config();
+  cases[n].label = "head in mismatch", cases[n].want = "head[0].in is 8", cases[n].c = base_config();
   cases[n++].c.head[0].in_features = 8;
   cases[n].label = "no pooling", cases[n].want = "pooling", cases[n].c = base_config();
   cases[n++].c.pooling = 0;
-  cases[n].label = "zero vocab", cases[n].want = "positive", cases[n].c = base_config();
+  cases[n].label = "zero vocab", cases[n].want = "vocab_size is 0", cases[n].c = base_config();
   cases[n++].c.encoder.vocab_size = 0;
-  cases[n].label = "zero max_seq_length", cases[n].want = "positive", cases[n].c = base_config();
+  cases[n].label = "zero max_seq_length", cases[n].want = "max_seq_length is 0", cases[n].c = base_config();
   cases[n++].c.tokenizer.max_seq_length = 0;
-  cases[n].label = "too many head layers", cases[n].want = "head layers", cases[n].c = base_config();
+  cases[n].label = "too many head layers", cases[n].want = "head has 17 layers", cases[n].c = base_config();
   cases[n++].c.n_head = SIAM_MAX_HEAD + 1;
   cases[n].label = "bad activation", cases[n].want = "activation", cases[n].c = base_config();
   cases[n++].c.encoder.activation = (SiamActivation)99;
-  cases[n].label = "size overflow", cases[n].want = "overflows", cases[n].c = bare(base_config(), SIAM_POOL_CLS);
+  cases[n].label = "size overflow", cases[n].want = "hidden_size is 268435456", cases[n].c = bare(base_config(), SIAM_POOL_CLS);
   cases[n].c.encoder.num_layers = 100;
   cases[n++].c.encoder.hidden_size = 1 << 28; /* L*3H*H floats do not fit in size_t */
+  /* The encoder's checks are the config validator's (a hand-built config
+  ** gets no further than one parsed from JSON). */
+  cases[n].label = "max_seq_length beyond the position table", cases[n].want = "max_seq_length is 40",
+  cases[n].c = base_config();
+  cases[n].c.encoder.max_position_embeddings = 16;
+  cases[n++].c.tokenizer.max_seq_length = 40;
   for (int i = 0; i < n; i++) {
     err[0] = 0;
     SiamEncoder *enc = siam_encoder_new(&cases[i].c, err);

@@ -31,7 +31,6 @@ import argparse
 import collections
 import hashlib
 import json
-import math
 import os
 import random
 import re
@@ -48,8 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import wordpiece  # noqa: E402
-from train_default import (SiameseBert, pad_batch, reference_embeddings, save_model,  # noqa: E402
-                           write_json)
+from siamese import SiameseBert, pad_batch, reference_embeddings, save_model, write_json  # noqa: E402
 
 SEED = 20261206
 T0 = time.time()
@@ -168,8 +166,9 @@ def crop(words, rng, lo=24, hi=64):
 def make_pairs(passages, releases, sections, pairs, split, rng):
     """[(kind, group, query text, positive text)] of one split."""
     out = []
-    for src, a, b in (pairs["dup"] if split == "train" else []):
-        out.append(("dup", src, passages[a]["text"], passages[b]["text"]))
+    for src, a, b in pairs["dup"]:  # the tsv's "train" holds train and valid sources
+        if pkg_split(src) == split:
+            out.append(("dup", src, passages[a]["text"], passages[b]["text"]))
     for p in passages.values():
         if p["split"] != split:
             continue
@@ -177,8 +176,9 @@ def make_pairs(passages, releases, sections, pairs, split, rng):
         w = p["text"].split()
         if len(w) > 40:
             out.append(("crop", p["source"], crop(w, rng), crop(w, rng)))
-    for src, pkg, ra, rb in (pairs["para"] if split == "train" else []):
-        out.append(("para", src, releases[pkg][ra], releases[pkg][rb]))
+    for src, pkg, ra, rb in pairs["para"]:
+        if pkg_split(src) == split:
+            out.append(("para", src, releases[pkg][ra], releases[pkg][rb]))
     for s in sections:
         if s["split"] != split:
             continue
@@ -192,14 +192,20 @@ def make_pairs(passages, releases, sections, pairs, split, rng):
     return out
 
 
-def fts_query(text, limit=32):
-    words = list(dict.fromkeys(w.lower() for w in WORD.findall(text)))[:limit]
+def fts_query(text, limit=32, skip=frozenset()):
+    words = [w for w in dict.fromkeys(w.lower() for w in WORD.findall(text)) if w not in skip][:limit]
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
+MINED_KINDS = ("syn", "head", "title")   # short queries: the lexical confusions worth learning from
+
+
 def mine_negatives(examples, log_every=20000):
-    """For each pair, the bm25-best other positive text (not of its group) among all
-    positives of the set: the hard negative.  SQLite FTS5 in memory."""
+    """For each pair with a short query, the bm25-best other positive text (not of
+    its group) among all positives of the set: the hard negative.  SQLite FTS5 in
+    memory, the query's first 12 words.  Long queries (crops, siblings,
+    paraphrases) get none: in-batch negatives serve them, and a bm25 query of a
+    whole paragraph costs a hundred times more."""
     db = sqlite3.connect(":memory:")
     db.execute("CREATE VIRTUAL TABLE t USING fts5(body)")
     texts = sorted({e[3] for e in examples})
@@ -208,9 +214,13 @@ def mine_negatives(examples, log_every=20000):
     groups = collections.defaultdict(set)
     for e in examples:
         groups[e[1]].add(index[e[3]])
+    # Words in more than 2% of the texts would make every query score most of
+    # the corpus; they say little about which text is the confusable one.
+    db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'row')")
+    common = frozenset(w for (w,) in db.execute("SELECT term FROM v WHERE doc > ?", (len(texts) // 50,)))
     negs = []
     for n, e in enumerate(examples):
-        q = fts_query(e[2] if e[0] not in ("crop", "dup", "para") else " ".join(e[2].split()[:24]))
+        q = fts_query(e[2], 12, common) if e[0] in MINED_KINDS else ""
         neg = -1
         if q:
             for (rowid,) in db.execute("SELECT rowid FROM t WHERE t MATCH ? ORDER BY bm25(t) LIMIT 8", (q,)):
@@ -431,13 +441,16 @@ def main():
     valid_ex = make_pairs(passages, releases, sections, pairs, "valid", rng)
     log("pairs: train %s; valid %d" % (dict(collections.Counter(e[0] for e in train_ex)), len(valid_ex)))
     neg_path = os.path.join(args.work, "negatives.json")
+    key = hashlib.sha1(json.dumps(train_ex).encode()).hexdigest()  # the negatives belong to these pairs
+    negs = None
     if os.path.exists(neg_path):
         with open(neg_path, encoding="utf-8") as f:
-            negs = json.load(f)
-    else:
+            saved = json.load(f)
+        negs = saved["negatives"] if isinstance(saved, dict) and saved.get("pairs_sha1") == key else None
+    if negs is None:
         negs = mine_negatives(train_ex)
         with open(neg_path, "w", encoding="utf-8") as f:
-            json.dump(negs, f)
+            json.dump({"pairs_sha1": key, "negatives": negs}, f)
     data = encode_all(train_ex, negs, tok, args.query_len, args.max_seq)
     vset = make_validation(valid_ex, tok, args.query_len, args.max_seq, random.Random(SEED))
     log("%d training pairs encoded (%d with a hard negative)" % (len(data), sum(e[4] is not None for e in data)))

@@ -1,8 +1,8 @@
 /*
-** vtabs.c — what the table-valued functions share: argument planning,
-** error messages.
+** vtab.c — what the table-valued functions share: argument planning, error
+** messages, cursors.
 */
-#include "vtabs.h"
+#include "vtab.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -43,16 +43,6 @@ int vtab_open_cursor(size_t size, sqlite3_vtab_cursor **out) {
   memset(c, 0, size);
   *out = c;
   return SQLITE_OK;
-}
-
-const char *sql_type_name(int t) {
-  switch (t) {
-    case SQLITE_INTEGER: return "INTEGER";
-    case SQLITE_FLOAT: return "REAL";
-    case SQLITE_TEXT: return "TEXT";
-    case SQLITE_BLOB: return "BLOB";
-    default: return "NULL";
-  }
 }
 
 /* The arguments of a table-valued function arrive as equality constraints on
