@@ -18,7 +18,7 @@ import os
 import sqlite3
 import sysconfig
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["load", "loadable_path", "default_model_path"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
