@@ -104,7 +104,7 @@ __attribute__((target("amx-tile"))) static void amx_config(void) {
   memset(&c, 0, sizeof c);
   c.palette = 1;
   for (int i = 0; i < 8; i++) c.colsb[i] = 64, c.rows[i] = 16;
-  _tile_loadconfig(&c);
+  __asm__ volatile("ldtilecfg %0" : : "m"(c)); /* GCC 12's _tile_loadconfig names an 8-byte operand */
 }
 
 #define AMX_ITERS 2000000L

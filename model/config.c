@@ -131,6 +131,30 @@ static const cJSON *need(const cJSON *obj, const char *path, const char *key, ch
   return v;
 }
 
+static const char *const compute_names[] = {"f32", "bf16"}; /* by SiamCompute */
+
+const char *siam_compute_name(SiamCompute c) {
+  return (unsigned)c < sizeof compute_names / sizeof *compute_names ? compute_names[c] : "?";
+}
+
+int siam_compute_parse(const char *name, SiamCompute *c) {
+  for (size_t i = 0; i < sizeof compute_names / sizeof *compute_names; i++)
+    if (strcmp(name, compute_names[i]) == 0) {
+      *c = (SiamCompute)i;
+      return 0;
+    }
+  return -1;
+}
+
+/* "compute" is optional: absent means f32 (configs written before it existed). */
+static int get_compute(const cJSON *root, SiamCompute *out, char *err) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "compute");
+  *out = SIAM_COMPUTE_F32;
+  if (v && (!cJSON_IsString(v) || siam_compute_parse(v->valuestring, out)))
+    return siam_errf(err, "config: compute must be \"f32\" or \"bf16\"");
+  return 0;
+}
+
 static int get_int(const cJSON *obj, const char *path, const char *key, int lo, int hi,
                    int *out, char *err) {
   const cJSON *v = need(obj, path, key, err);
@@ -335,7 +359,7 @@ int siam_config_parse(SiamConfig *cfg, const char *json, size_t len, char err[SI
   if (get_object(root, "encoder", &enc, err) || parse_encoder(&cfg->encoder, enc, err)) goto done;
   if (get_object(root, "tokenizer", &tok, err) || parse_tokenizer(&cfg->tokenizer, tok, err)) goto done;
   if (parse_pooling(cfg, root, err) || parse_head(cfg, root, err)) goto done;
-  if (get_bool(root, "", "normalize", &cfg->normalize, err)) goto done;
+  if (get_bool(root, "", "normalize", &cfg->normalize, err) || get_compute(root, &cfg->compute, err)) goto done;
   const cJSON *search = cJSON_GetObjectItemCaseSensitive(root, "search");
   if (search && siam_search_config_parse(&cfg->search, search, err)) goto done;
   rc = siam_config_validate(cfg, err);
@@ -426,6 +450,7 @@ int siam_config_validate(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
     }
     width = d->out_features;
   }
+  if ((unsigned)cfg->compute > SIAM_COMPUTE_BF16) return siam_errf(err, "config: compute %d is unknown", (int)cfg->compute);
   double floats = model_floats(cfg);
   if (floats > MAX_FLOATS)
     return siam_errf(err, "config: the model needs %.0f MiB of float32 weights and activations, more than the "
@@ -512,7 +537,8 @@ char *siam_config_to_json(const SiamConfig *cfg) {
   if (!root || !cJSON_AddStringToObject(root, "format", SIAM_FORMAT) ||
       add_encoder(root, &cfg->encoder) || add_tokenizer(root, &cfg->tokenizer) ||
       add_pooling_and_head(root, cfg) || !cJSON_AddBoolToObject(root, "normalize", cfg->normalize) ||
-      (cfg->search.present && add_search(root, &cfg->search)))
+      (cfg->search.present && add_search(root, &cfg->search)) ||
+      (cfg->compute != SIAM_COMPUTE_F32 && !cJSON_AddStringToObject(root, "compute", siam_compute_name(cfg->compute))))
     goto done;
   char *text = cJSON_PrintUnformatted(root);  /* cJSON's allocator: copy into ours */
   if (text) {

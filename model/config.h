@@ -23,6 +23,16 @@
 **
 **    "search":{"fusion":"rrf","k":60,"dense_weight":0.5,"depth":100}
 **
+** and the precision of the encoder's dense layers (printed only when not
+** "f32", so an f32 model's config text is what it was before the key):
+**
+**    "compute":"bf16"
+**
+** "f32" (the default) matches PyTorch to float precision; "bf16" rounds the
+** dense layers' inputs and weights to bfloat16 and sums the products in
+** float32, as torch.autocast(dtype=torch.bfloat16) does (AMX tiles where the
+** CPU has them).  Attention, softmax, LayerNorm and GELU stay float32.
+**
 ** Pooling modes are concatenated in sentence-transformers' order
 ** (cls, max, mean, mean_sqrt_len) whatever order the JSON lists them in.
 */
@@ -44,6 +54,11 @@ typedef enum {
   SIAM_ACT_GELU,      /* exact: 0.5x(1+erf(x/sqrt2)) */
   SIAM_ACT_GELU_NEW   /* tanh approximation (HF "gelu_new") */
 } SiamActivation;
+
+typedef enum {
+  SIAM_COMPUTE_F32 = 0,
+  SIAM_COMPUTE_BF16
+} SiamCompute;
 
 /* Bit flags; several may be set, output order is fixed (see above). */
 enum {
@@ -108,6 +123,7 @@ typedef struct {
   SiamDenseConfig head[SIAM_MAX_HEAD];
   int normalize;
   SiamSearchConfig search;    /* SIAM_SEARCH_DEFAULT when the config has none */
+  SiamCompute compute;        /* "compute"; SIAM_COMPUTE_F32 when absent */
 } SiamConfig;
 
 /* One tensor the config requires: its stored name and shape. */
@@ -130,6 +146,10 @@ int siam_config_validate(const SiamConfig *cfg, char err[SIAM_ERRMAX]);
 /* Canonical JSON text (fixed key order, no whitespace): the same model always
 ** gives the same string.  Caller frees with siam_free.  NULL on OOM. */
 char *siam_config_to_json(const SiamConfig *cfg);
+
+const char *siam_compute_name(SiamCompute c);
+/* Returns 0 and sets *c, or -1 if the name is unknown. */
+int siam_compute_parse(const char *name, SiamCompute *c);
 
 /* Width of the pooled vector: hidden_size times the number of pooling modes. */
 int siam_config_pooled_dim(const SiamConfig *cfg);

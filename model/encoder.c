@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "gemm.h"
+#include "gemm_bf16.h"
 #include "pool.h"
 
 /* Tokens per chunk of a batch: enough rows for the dense kernel to run near
@@ -112,6 +113,17 @@ typedef struct {
 
 #define N_ACTS 9
 
+/* For "compute":"bf16": the layers' four dense weights rounded to bf16 and
+** packed for gemm_bf16 (by siam_encoder_finish), and the scratch the rows of
+** x are rounded into.  The float32 weights stay beside them. */
+typedef struct {
+  uint16_t *qkvw, *attprojw, *fcw, *fcprojw; /* L packed matrices each */
+  size_t qkv, attproj, fc, fcproj;           /* elements of one layer's matrix */
+  uint16_t *scratch;
+} Bf16Weights;
+
+#define N_BF16 5 /* the four weights and the scratch */
+
 struct SiamEncoder {
   SiamConfig cfg;             /* copy of the config it was built for */
   int V, P, TT, H, NH, L, IM; /* sizes from cfg.encoder */
@@ -126,6 +138,8 @@ struct SiamEncoder {
   size_t num_parameters;      /* floats in param_memory */
   ActivationTensors acts;     /* carved from act_memory */
   float *act_memory;          /* the one activation arena */
+  Bf16Weights bf16;           /* carved from bf16_memory */
+  uint16_t *bf16_memory;      /* NULL unless cfg.compute is bf16 */
   int finished;               /* 1 once siam_encoder_finish succeeded */
 };
 
@@ -237,6 +251,38 @@ static int alloc_acts(SiamEncoder *e, char *err) {
   return 0;
 }
 
+/* uint16 elements of each part of bf16_memory, in Bf16Weights order (all 0
+** for an f32 model); 0 or -1 on overflow. */
+static int bf16_sizes(SiamEncoder *e, size_t sizes[N_BF16]) {
+  memset(sizes, 0, N_BF16 * sizeof *sizes);
+  if (e->cfg.compute != SIAM_COMPUTE_BF16) return 0;
+  Bf16Weights *b = &e->bf16;
+  b->qkv = siam_bf16_packed_elems(e->H, 3 * e->H);
+  b->attproj = siam_bf16_packed_elems(e->H, e->H);
+  b->fc = siam_bf16_packed_elems(e->H, e->IM);
+  b->fcproj = siam_bf16_packed_elems(e->IM, e->H);
+  return size3(&sizes[0], b->qkv, (size_t)e->L, 1) | size3(&sizes[1], b->attproj, (size_t)e->L, 1) |
+                 size3(&sizes[2], b->fc, (size_t)e->L, 1) | size3(&sizes[3], b->fcproj, (size_t)e->L, 1)
+             ? -1
+             : (sizes[4] = siam_bf16_scratch_elems(e->B, e->H > e->IM ? e->H : e->IM), 0);
+}
+
+static int alloc_bf16(SiamEncoder *e, char *err) {
+  size_t sizes[N_BF16], total;
+  if (bf16_sizes(e, sizes) || size_sum(&total, sizes, N_BF16)) return siam_errf(err, "encoder: bf16 size overflows");
+  if (!total) return 0;
+  e->bf16_memory = siam_malloc_big(total * sizeof(uint16_t));
+  if (!e->bf16_memory) return siam_errf(err, "out of memory (%zu bf16 weights)", total);
+  Bf16Weights *b = &e->bf16;
+  uint16_t **ptrs[N_BF16] = {&b->qkvw, &b->attprojw, &b->fcw, &b->fcprojw, &b->scratch};
+  uint16_t *at = e->bf16_memory;
+  for (int i = 0; i < N_BF16; i++) {
+    *ptrs[i] = at;
+    at += sizes[i];
+  }
+  return 0;
+}
+
 /* The sizes the config gives (cfg already checked). */
 static void derive_sizes(SiamEncoder *e, const SiamConfig *cfg) {
   e->cfg = *cfg;
@@ -263,12 +309,13 @@ int siam_encoder_bytes(const SiamConfig *cfg, size_t *bytes, char err[SIAM_ERRMA
   SiamEncoder e;
   memset(&e, 0, sizeof e);
   derive_sizes(&e, cfg);
-  size_t params[N_FIXED_PARAMS + 2 * SIAM_MAX_HEAD], acts[N_ACTS], n_params, n_acts;
+  size_t params[N_FIXED_PARAMS + 2 * SIAM_MAX_HEAD], acts[N_ACTS], halves[N_BF16], n_params, n_acts, n_halves;
   int n = param_sizes(&e, params);
   if (n < 0 || size_sum(&n_params, params, n) || act_sizes(&e, acts) || size_sum(&n_acts, acts, N_ACTS) ||
-      n_params > (SIZE_MAX - sizeof e) / sizeof(float) - n_acts)
+      bf16_sizes(&e, halves) || size_sum(&n_halves, halves, N_BF16) ||
+      n_params > (SIZE_MAX - sizeof e) / sizeof(float) - n_acts - n_halves)
     return siam_errf(err, "encoder: size overflows");
-  *bytes = sizeof e + (n_params + n_acts) * sizeof(float);
+  *bytes = sizeof e + (n_params + n_acts) * sizeof(float) + n_halves * sizeof(uint16_t);
   return 0;
 }
 
@@ -280,7 +327,7 @@ SiamEncoder *siam_encoder_new(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
     return NULL;
   }
   derive_sizes(e, cfg);
-  if (alloc_params(e, err) || alloc_acts(e, err)) {
+  if (alloc_params(e, err) || alloc_acts(e, err) || alloc_bf16(e, err)) {
     siam_encoder_free(e);
     return NULL;
   }
@@ -291,6 +338,7 @@ void siam_encoder_free(SiamEncoder *enc) {
   if (!enc) return;
   siam_free(enc->param_memory);
   siam_free(enc->act_memory);
+  siam_free(enc->bf16_memory);
   siam_free(enc);
 }
 
@@ -446,6 +494,19 @@ static void transpose(float *m, float *tmp, size_t R, size_t C) {
   siam_pool_run(transpose_part, &t, (int)(R / 32 + 1));
 }
 
+/* The layers' dense weights, now (in, out), rounded and packed for bf16. */
+static void pack_bf16(SiamEncoder *e) {
+  const ParameterTensors *p = &e->params;
+  Bf16Weights *b = &e->bf16;
+  size_t H = e->H, IM = e->IM;
+  for (size_t l = 0; l < (size_t)e->L; l++) {
+    siam_bf16_pack(b->qkvw + l * b->qkv, p->qkvw + l * 3 * H * H, e->H, 3 * e->H);
+    siam_bf16_pack(b->attprojw + l * b->attproj, p->attprojw + l * H * H, e->H, e->H);
+    siam_bf16_pack(b->fcw + l * b->fc, p->fcw + l * IM * H, e->H, e->IM);
+    siam_bf16_pack(b->fcprojw + l * b->fcproj, p->fcprojw + l * H * IM, e->IM, e->H);
+  }
+}
+
 /* Every weight matrix from (out, in) to (in, out).  0 or -1 (out of memory). */
 static int relayout(SiamEncoder *e) {
   ParameterTensors *p = &e->params;
@@ -465,6 +526,7 @@ static int relayout(SiamEncoder *e) {
   for (int j = 0; j < e->cfg.n_head; j++)
     transpose(p->headw[j], tmp, (size_t)e->cfg.head[j].out_features, (size_t)e->cfg.head[j].in_features);
   siam_free(tmp);
+  if (e->bf16_memory) pack_bf16(e);
   return 0;
 }
 
@@ -646,6 +708,16 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
                            int OC) {
   /* out (T, OC), inp (T, C), weight (C, OC), bias (OC) or NULL */
   siam_linear(out, inp, weight, bias, T, C, OC);
+}
+
+/* A layer's dense product in the model's compute precision: weight is the
+** float32 matrix, packed its bf16 copy (NULL for an f32 model). */
+static void dense_forward(const SiamEncoder *e, float *out, const float *inp, const float *weight,
+                          const uint16_t *packed, const float *bias, int T, int C, int OC) {
+  if (packed)
+    siam_linear_bf16(out, inp, packed, bias, T, C, OC, e->bf16.scratch);
+  else
+    matmul_forward(out, inp, weight, bias, T, C, OC);
 }
 
 /* Softmax of each row in place, max subtracted first. */
@@ -848,14 +920,20 @@ static void rows_forward(SiamEncoder *e, int l, int T, RowStep step) {
 static void layer_forward(SiamEncoder *e, int l, const int *lens, int n, int T) {
   const ParameterTensors *p = &e->params;
   ActivationTensors *a = &e->acts;
+  const Bf16Weights *b = &e->bf16;
   size_t H = e->H, IM = e->IM;
-  matmul_forward(a->qkv, a->x, p->qkvw + l * 3 * H * H, p->qkvb + l * 3 * H, T, e->H, 3 * e->H);
+  int half = e->bf16_memory != NULL;
+  dense_forward(e, a->qkv, a->x, p->qkvw + l * 3 * H * H, half ? b->qkvw + l * b->qkv : NULL, p->qkvb + l * 3 * H, T,
+                e->H, 3 * e->H);
   attention_forward(e, lens, n, T);
-  matmul_forward(a->proj, a->ctx, p->attprojw + l * H * H, p->attprojb + l * H, T, e->H, e->H);
+  dense_forward(e, a->proj, a->ctx, p->attprojw + l * H * H, half ? b->attprojw + l * b->attproj : NULL,
+                p->attprojb + l * H, T, e->H, e->H);
   rows_forward(e, l, T, ADD_NORM_1);
-  matmul_forward(a->fch, a->x, p->fcw + l * IM * H, p->fcb + l * IM, T, e->H, e->IM);
+  dense_forward(e, a->fch, a->x, p->fcw + l * IM * H, half ? b->fcw + l * b->fc : NULL, p->fcb + l * IM, T, e->H,
+                e->IM);
   rows_forward(e, l, T, ACTIVATE);
-  matmul_forward(a->proj, a->fch, p->fcprojw + l * H * IM, p->fcprojb + l * H, T, e->IM, e->H);
+  dense_forward(e, a->proj, a->fch, p->fcprojw + l * H * IM, half ? b->fcprojw + l * b->fcproj : NULL,
+                p->fcprojb + l * H, T, e->IM, e->H);
   rows_forward(e, l, T, ADD_NORM_2);
 }
 

@@ -7,7 +7,9 @@
 **           -> dense head layers -> optional L2 normalization
 **
 ** Weights live in one float32 allocation owned by the encoder, filled once at
-** load time through siam_encoder_param(); the forward pass allocates nothing
+** load time through siam_encoder_param(); a model whose config says
+** "compute":"bf16" also gets the layers' dense weights rounded to bf16 and
+** packed for gemm_bf16.h by siam_encoder_finish (about 1.4x the memory); the forward pass allocates nothing
 ** beyond its activation arena (sized at load time for one chunk of a batch).
 ** One encoder runs one forward pass at a time.
 */

@@ -8,6 +8,11 @@
 **   siam_embed    ~= the reference embedding: cosine >= 0.99999 and
 **                    max |diff| <= 2e-5 * max(1, max |ref|);
 **   siam_similarity(model, a, b) == cosine(siam_embed(a), siam_embed(b)).
+** Then the model's config is set to "compute":"bf16" by SQL, and siam_embed
+** is held to tests/fixtures/ref_bf16/ (gen_bf16.py: the dense layers'
+** inputs and weights rounded to bf16, the rest in float64) with the same
+** tolerance, which the float32 embeddings do not meet on any fixture; its
+** cosine to the float32 reference is printed.
 */
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -69,29 +74,19 @@ static double cosine(const float *a, const double *b, int n) {
   return na == 0 && nb == 0 ? 1 : dot / sqrt(na * nb);
 }
 
-static void check_model(sqlite3 *db, const char *ref_path, const Text *texts, int n_texts) {
-  char *json = read_file(ref_path, NULL);
-  cJSON *ref = json ? cJSON_Parse(json) : NULL;
-  const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(ref, "model"));
-  const char *dir = cJSON_GetStringValue(cJSON_GetObjectItem(ref, "dir"));
-  const cJSON *ids = cJSON_GetObjectItem(ref, "ids"), *embs = cJSON_GetObjectItem(ref, "embeddings");
-  CHECK(name && dir && cJSON_GetArraySize(ids) == n_texts && cJSON_GetArraySize(embs) == n_texts,
-        "%s: malformed reference file", ref_path);
-  if (!name || !dir || cJSON_GetArraySize(ids) != n_texts || cJSON_GetArraySize(embs) != n_texts) goto done;
-
-  char *imported = Q(db, "SELECT siam_import(?1, ?2)", name, dir);
-  CHECK(imported && strncmp(imported, "ERROR", 5) != 0, "import %s: %s", dir, imported ? imported : "NULL");
-  free(imported);
-
+/* siam_embed (and siam_tokenize) of every text against want; also, where
+** f32 is given (the bf16 run), the worst cosine to the float32 reference. */
+static void compare(sqlite3 *db, const char *name, const char *mode, const cJSON *ids, const cJSON *embs,
+                    const cJSON *f32, const Text *texts, int n_texts) {
   sqlite3_stmt *st = NULL;
   sqlite3_prepare_v2(db, "SELECT siam_tokenize(?1, ?2), siam_embed(?1, ?2)", -1, &st, NULL);
-  double worst_cos = 1, worst_diff = 0;
+  double worst_cos = 1, worst_diff = 0, worst_f32 = 1, to_bf16 = 0, f32_to_bf16 = 0;
   int token_mismatches = 0, emb_failures = 0, errors = 0;
   for (int i = 0; i < n_texts; i++) {
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     bind_text(st, 2, &texts[i]);
     if (sqlite3_step(st) != SQLITE_ROW) {
-      if (errors++ < 3) CHECK(0, "%s text %d: %s", name, i, sqlite3_errmsg(db));
+      if (errors++ < 3) CHECK(0, "%s %s text %d: %s", name, mode, i, sqlite3_errmsg(db));
       sqlite3_reset(st);
       continue;
     }
@@ -116,11 +111,28 @@ static void check_model(sqlite3 *db, const char *ref_path, const Text *texts, in
       maxref = fmax(maxref, fabs(w[k]));
       maxdiff = fmax(maxdiff, fabs(w[k] - got[k]));
     }
-    double c = cosine(got, w, dim), tol = 2e-5 * fmax(1, maxref);
-    if (c < 0.99999 || maxdiff > tol) {
-      if (emb_failures++ < 3) fprintf(stderr, "%s text %d: cosine %.8f, max diff %.3g (tol %.3g)\n", name, i, c, maxdiff, tol);
+    /* bf16: a value that lands within float32 error of a bf16 rounding
+    ** boundary rounds one way here and the other in float64, a 2^-8
+    ** change the random fixtures can amplify, so per text only a cosine
+    ** bound; the distance ratio below is what tells bf16 from float32. */
+    double c = cosine(got, w, dim), tol = f32 ? INFINITY : 2e-5 * fmax(1, maxref);
+    if (c < (f32 ? 0.9999 : 0.99999) || maxdiff > tol) {
+      if (emb_failures++ < 3) fprintf(stderr, "%s %s text %d: cosine %.8f, max diff %.3g (tol %.3g)\n", name, mode, i, c, maxdiff, tol);
     }
     worst_cos = fmin(worst_cos, c);
+    if (f32) {
+      const cJSON *r = cJSON_GetArrayItem(f32, i);
+      for (int k = 0; k < dim; k++) w[k] = cJSON_GetArrayItem(r, k)->valuedouble;
+      worst_f32 = fmin(worst_f32, cosine(got, w, dim));
+      double d_got = 0, d_f32 = 0;
+      for (int k = 0; k < dim; k++) {
+        double want_k = cJSON_GetArrayItem(want, k)->valuedouble;
+        d_got += (got[k] - want_k) * (got[k] - want_k);
+        d_f32 += (w[k] - want_k) * (w[k] - want_k);
+      }
+      to_bf16 += sqrt(d_got);
+      f32_to_bf16 += sqrt(d_f32);
+    }
     worst_diff = fmax(worst_diff, maxdiff / fmax(1, maxref));
     free(w);
     sqlite3_reset(st);
@@ -128,9 +140,36 @@ static void check_model(sqlite3 *db, const char *ref_path, const Text *texts, in
   sqlite3_finalize(st);
   CHECK(errors == 0, "%s: %d of %d texts gave an error", name, errors, n_texts);
   CHECK(token_mismatches == 0, "%s: %d of %d texts tokenized differently from the reference", name, token_mismatches, n_texts);
-  CHECK(emb_failures == 0, "%s: %d of %d embeddings outside tolerance", name, emb_failures, n_texts);
-  printf("%-28s %d texts: ids %s, worst cosine %.9f, worst max|diff|/max(1,|ref|) %.2e\n", name, n_texts,
+  CHECK(emb_failures == 0, "%s %s: %d of %d embeddings outside tolerance", name, mode, emb_failures, n_texts);
+  printf("%-28s %-4s %d texts: ids %s, worst cosine %.9f, worst max|diff|/max(1,|ref|) %.2e", name, mode, n_texts,
          errors ? "ERRORS" : token_mismatches ? "DIFFER" : "equal", worst_cos, worst_diff);
+  if (f32) {
+    /* Summed over the texts, the distance to the bf16 reference is a small
+    ** part of the float32 reference's distance to it: float32 results
+    ** would give 1. */
+    double ratio = to_bf16 / fmax(f32_to_bf16, 1e-300);
+    printf(", worst cosine to f32 %.7f, distance ratio %.3f", worst_f32, ratio);
+    CHECK(ratio < 0.25, "%s bf16: embeddings as far from the bf16 reference as %.3f of float32's distance", name, ratio);
+  }
+  printf("\n");
+
+}
+
+static void check_model(sqlite3 *db, const char *ref_path, const Text *texts, int n_texts) {
+  char *json = read_file(ref_path, NULL);
+  cJSON *ref = json ? cJSON_Parse(json) : NULL;
+  const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(ref, "model"));
+  const char *dir = cJSON_GetStringValue(cJSON_GetObjectItem(ref, "dir"));
+  const cJSON *ids = cJSON_GetObjectItem(ref, "ids"), *embs = cJSON_GetObjectItem(ref, "embeddings");
+  CHECK(name && dir && cJSON_GetArraySize(ids) == n_texts && cJSON_GetArraySize(embs) == n_texts,
+        "%s: malformed reference file", ref_path);
+  if (!name || !dir || cJSON_GetArraySize(ids) != n_texts || cJSON_GetArraySize(embs) != n_texts) goto done;
+
+  char *imported = Q(db, "SELECT siam_import(?1, ?2)", name, dir);
+  CHECK(imported && strncmp(imported, "ERROR", 5) != 0, "import %s: %s", dir, imported ? imported : "NULL");
+  free(imported);
+
+  compare(db, name, "f32", ids, embs, NULL, texts, n_texts);
 
   /* The Siamese score is the cosine of the two towers' outputs. */
   char *pair = Q(db, "SELECT siam_similarity(?1, ?2, ?3) - siam_similarity(siam_embed(?1, ?2), siam_embed(?1, ?3))",
@@ -138,6 +177,18 @@ static void check_model(sqlite3 *db, const char *ref_path, const Text *texts, in
   CHECK(pair && fabs(atof(pair)) < 1e-9, "%s: siam_similarity(model,a,b) differs from cosine of embeddings: %s", name,
         pair ? pair : "NULL");
   free(pair);
+
+  char bf16_path[512];
+  snprintf(bf16_path, sizeof bf16_path, "tests/fixtures/ref_bf16/%s.json", name);
+  char *bf16_json = read_file(bf16_path, NULL);
+  cJSON *bf16 = bf16_json ? cJSON_Parse(bf16_json) : NULL;
+  const cJSON *bf16_embs = cJSON_GetObjectItem(bf16, "embeddings");
+  CHECK(cJSON_GetArraySize(bf16_embs) == n_texts, "%s: missing or malformed", bf16_path);
+  char *set = Q(db, "UPDATE siam_model SET config = json_set(config, '$.compute', 'bf16') WHERE name = ?1", name);
+  free(set);
+  if (cJSON_GetArraySize(bf16_embs) == n_texts) compare(db, name, "bf16", ids, bf16_embs, embs, texts, n_texts);
+  cJSON_Delete(bf16);
+  free(bf16_json);
 done:
   cJSON_Delete(ref);
   free(json);

@@ -88,6 +88,24 @@ static void test_rejections(void) {
   expect_error("\"type\":\"bert\"", "\"type\":\"gpt\"", "encoder.type must be \"bert\"");
 }
 
+/* "compute" is optional, round-trips when set, and is left out of the
+** canonical text when f32, so existing models keep their exact config. */
+static void test_compute(void) {
+  SiamConfig cfg;
+  char err[SIAM_ERRMAX] = "", buf[4096];
+  CHECK(siam_config_parse(&cfg, VALID, strlen(VALID), err) == 0 && cfg.compute == SIAM_COMPUTE_F32, "absent: %s", err);
+  static const char *const modes[] = {"f32", "bf16"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(buf, sizeof buf, "%.*s,\"compute\":\"%s\"}", (int)strlen(VALID) - 1, VALID, modes[i]);
+    CHECK(siam_config_parse(&cfg, buf, strlen(buf), err) == 0 && cfg.compute == (SiamCompute)i, "%s: %s", modes[i], err);
+    char *json = siam_config_to_json(&cfg);
+    CHECK(json && strcmp(json, i == 0 ? VALID : buf) == 0, "%s prints as %s", modes[i], json);
+    siam_free(json);
+  }
+  expect_error("\"normalize\":false", "\"normalize\":false,\"compute\":\"int8\"", "compute must be \"f32\" or \"bf16\"");
+  expect_error("\"normalize\":false", "\"normalize\":false,\"compute\":16", "compute must be");
+}
+
 static void test_tensor_list(void) {
   SiamConfig cfg;
   char err[SIAM_ERRMAX];
@@ -110,6 +128,7 @@ static void test_tensor_list(void) {
 int main(void) {
   test_valid_and_canonical();
   test_rejections();
+  test_compute();
   test_tensor_list();
   return TEST_DONE();
 }
