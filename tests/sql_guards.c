@@ -545,7 +545,10 @@ static int maps_has(const char *what) {
 static void threads_child(const char *threads, int preload_openblas) {
   if (threads) setenv("SIAMSQL_THREADS", threads, 1);
   unsetenv("OPENBLAS_CORETYPE");
-  if (preload_openblas && !dlopen("libopenblas.so.0", RTLD_NOW | RTLD_GLOBAL)) _exit(3);
+  if (preload_openblas && !dlopen("libopenblas.so.0", RTLD_NOW | RTLD_GLOBAL)) {
+    fprintf(stderr, "cannot load OpenBLAS (make deps installs libopenblas0): %s\n", dlerror());
+    _exit(3);
+  }
   int before = thread_count();
   sqlite3 *db = open_db(path_in("threads.db"));
   char *a = Q(db, "SELECT length(siam_embed('m', 'the quick brown fox jumps over the lazy dog')) > 0");

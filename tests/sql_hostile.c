@@ -3,8 +3,11 @@
 ** UTF-8, embedded NULs (text bound as a BLOB), 10 MB of text, nothing but
 ** control characters or combining marks, one 1 MB "word".  Each has the
 ** result docs/hostile-text.md promises, and costs time linear in its size:
-** for each kind, time(10 MB) / time(1 MB) must stay under 20 (a quadratic
-** path would give about 100), whatever the machine's speed.
+** for each kind, time(10 MB) / time(1 MB) must stay under 35 (a quadratic
+** path would give about 100), whatever the machine's speed.  The slack is
+** the memory system's: on an AMD Zen 5 (1 MB of L2), a linear path took 23
+** to 64 ms per MB, depending on the text's size and on what malloc had
+** kept from earlier calls.
 **
 ** Models: st_a_mean_norm_f16 (lowercases and strips accents, max_seq_length
 ** 64) and st_cased_mean_plain (cased, keeps accents, 128).
@@ -191,14 +194,14 @@ static void test_linear(sqlite3 *db) {
     if (k == sizeof kinds / sizeof *kinds - 1) memcpy(text + MB - 11, " end words.", 11);
     double t1 = best_time(db, kinds[k].model, text, MB, 3);
     double ratio = t10 / (t1 > 1e-4 ? t1 : 1e-4);
-    if (ratio >= 20) {  /* a busy machine, or really slow: look twice more */
+    if (ratio >= 35) {  /* a busy machine, or really slow: look twice more */
       if (k == sizeof kinds / sizeof *kinds - 1) memcpy(text + 10 * MB - 11, " end words.", 11);
       double again = best_time(db, kinds[k].model, text, 10 * MB, 2);
       if (again < t10) t10 = again;
       ratio = t10 / (t1 > 1e-4 ? t1 : 1e-4);
     }
     printf("  %-34s 1 MB %7.1f ms   10 MB %7.1f ms   ratio %5.1f\n", kinds[k].tag, t1 * 1e3, t10 * 1e3, ratio);
-    CHECK(ratio < 20, "%s: 10 MB takes %.1f times as long as 1 MB (%.3f s vs %.3f s)", kinds[k].tag, ratio, t10, t1);
+    CHECK(ratio < 35, "%s: 10 MB takes %.1f times as long as 1 MB (%.3f s vs %.3f s)", kinds[k].tag, ratio, t10, t1);
     free(text);
   }
 }
