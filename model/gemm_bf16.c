@@ -12,10 +12,11 @@
 */
 #include "gemm_bf16.h"
 
-#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "cpu.h"
 #include "pool.h"
 
 #define KB 32 /* rows of W (k) per packed block: one AMX bf16 tile */
@@ -119,33 +120,10 @@ SIMD_CLONES static void reference_block(const Bf16Linear *L, size_t nb, size_t m
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #define HAVE_X86 1
-
-#define ARCH_REQ_XCOMP_PERM 0x1023
-#define XFEATURE_XTILEDATA 18
 
 #define AMX __attribute__((target("amx-tile,amx-bf16,avx512f"), optimize("O3")))
 #define AVX512BF16 __attribute__((target("avx512f,avx512bf16"), optimize("O3")))
-
-typedef struct {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-} TileConfig;
-
-/* Tiles 0-3 accumulate a 2 x 2 block of 16 x 16 outputs, 4-5 hold 16 rows
-** of x (32 k each), 6-7 two blocks of W: every tile 16 rows of 64 bytes. */
-AMX static void amx_configure(void) {
-  TileConfig c;
-  memset(&c, 0, sizeof c);
-  c.palette = 1;
-  for (int t = 0; t < 8; t++) c.colsb[t] = 64, c.rows[t] = 16;
-  /* Not _tile_loadconfig: GCC 12's names an 8-byte operand, so the stores
-  ** above it may be dropped as dead. */
-  __asm__ volatile("ldtilecfg %0" : : "m"(c));
-}
 
 /* Accumulator tile t starts as the bias of columns [n0, n0 + 16), every row
 ** (a load with stride 0), or zero. */
@@ -224,10 +202,12 @@ AMX static void amx_rows(const Bf16Linear *L, size_t nb0, size_t nb1, size_t m0,
   }
 }
 
-AMX static void amx_begin(void) { amx_configure(); }
-AMX static void amx_end(void) { _tile_release(); }
 
 /* ---- AVX512-BF16 --------------------------------------------------------- */
+
+/* acc += x . b in pairs.  By hand: GCC 12 copies the accumulator to a
+** scratch register around every _mm512_dpbf16_ps. */
+#define DPBF16(acc, x, b) __asm__("vdpbf16ps %2, %1, %0" : "+v"(acc) : "v"(x), "v"(b))
 
 /* R rows (R <= 6) by 4 blocks of 16 columns (fewer at the edge: C), 24
 ** accumulators; each step one pair (k, k + 1) of every row, broadcast. */
@@ -235,29 +215,31 @@ AVX512BF16 static inline __attribute__((always_inline)) void dp_tile(const Bf16L
                                                                       size_t m0, size_t nb) {
   size_t kblocks = L->Kp / KB, stride = kblocks * BLOCK_ELEMS;
   const uint16_t *w = L->w + nb * stride;
+  /* Every index into acc a constant once unrolled, so it stays in registers. */
   __m512 acc[6][4];
-  for (int r = 0; r < R; r++)
-    for (int j = 0; j < 4; j++) acc[r][j] = _mm512_setzero_ps();
+  _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)
+      acc[r][j] = _mm512_setzero_ps();
   for (size_t kb = 0; kb < kblocks; kb++) {
     const uint16_t *wb = w + kb * BLOCK_ELEMS;
     for (int kk = 0; kk < KB / 2; kk++) {
       __m512bh b[4];
-      for (int j = 0; j < 4; j++)
+      _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)
         b[j] = (__m512bh)_mm512_loadu_si512(wb + j * stride * (j < C) + kk * 2 * NB);
       _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {
         int32_t pair;
         memcpy(&pair, L->a + (m0 + r) * L->Kp + kb * KB + 2 * kk, sizeof pair);
         __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
-        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], x, b[j]);
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) DPBF16(acc[r][j], x, b[j]);
       }
     }
   }
-  for (int j = 0; j < C; j++) {
+  _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+    if (j >= C) break;
     size_t n0 = (nb + j) * NB;
     int cols = L->N - (int)n0 < NB ? L->N - (int)n0 : NB;
     __mmask16 mask = (__mmask16)((1u << cols) - 1);
     __m512 bias = L->bias ? _mm512_maskz_loadu_ps(mask, L->bias + n0) : _mm512_setzero_ps();
-    for (int r = 0; r < R; r++)
+    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++)
       if (m0 + r < (size_t)L->M)
         _mm512_mask_storeu_ps(L->out + (m0 + r) * (size_t)L->N + n0, mask, _mm512_add_ps(acc[r][j], bias));
   }
@@ -281,56 +263,24 @@ static void avx512_rows(const Bf16Linear *L, size_t nb0, size_t nb1, size_t m0, 
   }
 }
 
-/* CPUID leaf 7: sub-leaf 0 EDX bits 22, 24 (AMX-BF16, AMX-TILE); sub-leaf 1
-** EAX bit 5 (AVX512-BF16). */
-static void cpuid7(unsigned sub, unsigned r[4]) {
-  __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(7), "c"(sub));
-}
-
-static int cpu_has_amx(void) {
-  unsigned r[4];
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx512f")) return 0;
-  cpuid7(0, r);
-  if (!((r[3] >> 22) & 1) || !((r[3] >> 24) & 1)) return 0;
-  /* Linux grants the 8 KB of tile state only on request (once per process). */
-  return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
-}
-
-static int cpu_has_avx512bf16(void) {
-  unsigned r[4];
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx512f")) return 0;
-  cpuid7(1, r);
-  return (r[0] >> 5) & 1;
-}
-
 #else
 #define HAVE_X86 0
-static int cpu_has_amx(void) { return 0; }
-static int cpu_has_avx512bf16(void) { return 0; }
 static void amx_rows(const Bf16Linear *L, size_t nb0, size_t nb1, size_t m0, size_t m1) {
   (void)L, (void)nb0, (void)nb1, (void)m0, (void)m1;
 }
 static void avx512_rows(const Bf16Linear *L, size_t nb0, size_t nb1, size_t m0, size_t m1) {
   (void)L, (void)nb0, (void)nb1, (void)m0, (void)m1;
 }
-static void amx_begin(void) {}
-static void amx_end(void) {}
 #endif
 
 /* ---- choosing a kernel, and the threads ---------------------------------- */
 
 int siam_bf16_kernel_available(SiamBf16Kernel k) {
-  static atomic_int amx = -1, avx512 = -1; /* decided once; racing threads agree */
-  if (k == SIAM_BF16_REFERENCE) return 1;
-  atomic_int *known = k == SIAM_BF16_AMX ? &amx : &avx512;
-  int v = atomic_load_explicit(known, memory_order_relaxed);
-  if (v < 0) {
-    v = k == SIAM_BF16_AMX ? cpu_has_amx() : cpu_has_avx512bf16();
-    atomic_store_explicit(known, v, memory_order_relaxed);
+  switch (k) {
+  case SIAM_BF16_AMX: return HAVE_X86 && siam_cpu_has(SIAM_CPU_AMX_BF16);
+  case SIAM_BF16_AVX512: return HAVE_X86 && siam_cpu_has(SIAM_CPU_AVX512BF16);
+  default: return 1;
   }
-  return v;
 }
 
 SiamBf16Kernel siam_bf16_kernel(void) {
@@ -360,7 +310,7 @@ static void linear_part(void *ctx, int part, int parts) {
   if (nb1 > blocks) nb1 = blocks;
   size_t rows = ROW_BLOCK_BYTES / (L->Kp * sizeof(uint16_t)) / 32 * 32;
   if (rows < 32) rows = 32;
-  if (job->kernel == SIAM_BF16_AMX) amx_begin();
+  if (job->kernel == SIAM_BF16_AMX) siam_amx_configure();
   for (size_t m0 = 0; m0 < L->Mp; m0 += rows) {
     size_t m1 = L->Mp - m0 < rows ? L->Mp : m0 + rows;
     switch (job->kernel) {
@@ -371,7 +321,7 @@ static void linear_part(void *ctx, int part, int parts) {
       break;
     }
   }
-  if (job->kernel == SIAM_BF16_AMX) amx_end();
+  if (job->kernel == SIAM_BF16_AMX) siam_amx_release();
 }
 
 void siam_linear_bf16_with(SiamBf16Kernel k, float *out, const float *inp, const uint16_t *packed, const float *bias,
