@@ -150,11 +150,13 @@ def metrics(ranked, relevant):
 
 # ---- the methods, in SQLite ------------------------------------------------------------
 
-def connect(model_dir):
+def connect(model_dir, compute="f32"):
     db = sqlite3.connect(":memory:")
     db.enable_load_extension(True)
     db.load_extension(os.path.join(ROOT, "siamsql"))
     db.execute("SELECT siam_import('m', ?)", (model_dir,))
+    if compute != "f32":  # the precision is part of the model's config
+        db.execute("UPDATE siam_model SET config = json_set(config, '$.compute', ?) WHERE name = 'm'", (compute,))
     return db
 
 
@@ -243,10 +245,11 @@ def tfidf_rankings(corpus, queries, exclude):
     return out, time.time() - t
 
 
-def evaluate(model_dir, data_dir, tasks=TASKS, methods=METHODS, log=print, split="heldout", keep_rankings=False):
+def evaluate(model_dir, data_dir, tasks=TASKS, methods=METHODS, log=print, split="heldout", keep_rankings=False,
+             compute="f32"):
     """{task: {method: {recall@1, recall@10, mrr, seconds}}, task + ' size': (corpus, queries)};
     with keep_rankings, also task + ' rankings': {method: ranked lists} and task + ' relevant'."""
-    db = connect(model_dir)
+    db = connect(model_dir, compute)
     res = {}
     for task, (corpus, queries, relevant, exclude) in load_tasks(data_dir, tasks, split).items():
         r = res[task] = {}
@@ -294,6 +297,7 @@ def main():
     ap.add_argument("--data", default=os.path.join(ROOT, "train/data"))
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--compute", default="f32", choices=["f32", "bf16", "int8"], help="the model's dense-layer precision")
     ap.add_argument("--json")
     args = ap.parse_args()
     for f in ("passages.jsonl", "sections.jsonl", "releases.jsonl"):
@@ -301,7 +305,7 @@ def main():
             sys.exit(f"no {args.data}/{f}: run bash train/fetch_sources.sh, then /usr/bin/python3 train/build_data.py "
                      "and train/build_docs.py")
     tasks, methods = args.tasks.split(","), args.methods.split(",")
-    res = evaluate(args.model, args.data, tasks, methods)
+    res = evaluate(args.model, args.data, tasks, methods, compute=args.compute)
     print_table(res, tasks, methods)
     if args.json:
         with open(args.json, "w") as f:

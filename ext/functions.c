@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/gemm.h"
+#include "../model/encoder.h"
 #include "../model/pool.h"
 #include "../model/vecsearch.h"
 #include "cache.h"
@@ -553,18 +553,19 @@ void fn_f32_json(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 /* ---- siam_info() ------------------------------------------------------------ */
 
 /* What this build runs on, and this connection's memory: a JSON object with
-** the matrix kernel (avx512 or portable: the encoder's and similarity
-** search's), the thread count, and the memory limits and what this
-** connection's models hold now. */
+** the matrix kernel (avx512 or portable: f32 models' and similarity
+** search's), the kernel of each "compute" precision, the thread count, and
+** the memory limits and what this connection's models hold now. */
 void fn_info(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
   SiamCache *c = models(ctx);
   char *json = sqlite3_mprintf(
-      "{\"version\":\"%s\",\"encoder_kernel\":\"%s\",\"threads\":%d,"
-      "\"memory\":{\"models\":%lld,\"model_limit\":%lld,\"connection_limit\":%lld}}",
-      SIAMSQL_VERSION, siam_linear_native() ? "avx512" : "portable", siam_get_threads(), (long long)cache_bytes(c),
-      (long long)cache_limit(c, LIMIT_MODEL), (long long)cache_limit(c, LIMIT_CONNECTION));
+      "{\"version\":\"%s\",\"encoder_kernel\":\"%s\",\"kernels\":{\"f32\":\"%s\",\"bf16\":\"%s\",\"int8\":\"%s\"},"
+      "\"threads\":%d,\"memory\":{\"models\":%lld,\"model_limit\":%lld,\"connection_limit\":%lld}}",
+      SIAMSQL_VERSION, siam_compute_kernel(SIAM_COMPUTE_F32), siam_compute_kernel(SIAM_COMPUTE_F32),
+      siam_compute_kernel(SIAM_COMPUTE_BF16), siam_compute_kernel(SIAM_COMPUTE_INT8), siam_get_threads(),
+      (long long)cache_bytes(c), (long long)cache_limit(c, LIMIT_MODEL), (long long)cache_limit(c, LIMIT_CONNECTION));
   if (json) sqlite3_result_text(ctx, json, -1, sqlite3_free);
   else sqlite3_result_error_nomem(ctx);
 }

@@ -131,7 +131,7 @@ static const cJSON *need(const cJSON *obj, const char *path, const char *key, ch
   return v;
 }
 
-static const char *const compute_names[] = {"f32", "bf16"}; /* by SiamCompute */
+static const char *const compute_names[SIAM_N_COMPUTE] = {"f32", "bf16", "int8"}; /* by SiamCompute */
 
 const char *siam_compute_name(SiamCompute c) {
   return (unsigned)c < sizeof compute_names / sizeof *compute_names ? compute_names[c] : "?";
@@ -151,7 +151,7 @@ static int get_compute(const cJSON *root, SiamCompute *out, char *err) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "compute");
   *out = SIAM_COMPUTE_F32;
   if (v && (!cJSON_IsString(v) || siam_compute_parse(v->valuestring, out)))
-    return siam_errf(err, "config: compute must be \"f32\" or \"bf16\"");
+    return siam_errf(err, "config: compute must be \"f32\", \"bf16\" or \"int8\"");
   return 0;
 }
 
@@ -450,7 +450,7 @@ int siam_config_validate(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
     }
     width = d->out_features;
   }
-  if ((unsigned)cfg->compute > SIAM_COMPUTE_BF16) return siam_errf(err, "config: compute %d is unknown", (int)cfg->compute);
+  if ((unsigned)cfg->compute >= SIAM_N_COMPUTE) return siam_errf(err, "config: compute %d is unknown", (int)cfg->compute);
   double floats = model_floats(cfg);
   if (floats > MAX_FLOATS)
     return siam_errf(err, "config: the model needs %.0f MiB of float32 weights and activations, more than the "

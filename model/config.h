@@ -57,7 +57,9 @@ typedef enum {
 
 typedef enum {
   SIAM_COMPUTE_F32 = 0,
-  SIAM_COMPUTE_BF16
+  SIAM_COMPUTE_BF16,
+  SIAM_COMPUTE_INT8,
+  SIAM_N_COMPUTE
 } SiamCompute;
 
 /* Bit flags; several may be set, output order is fixed (see above). */

@@ -44,6 +44,7 @@
 
 #include "gemm.h"
 #include "gemm_bf16.h"
+#include "gemm_int8.h"
 #include "pool.h"
 
 /* Tokens per chunk of a batch: enough rows for the dense kernel to run near
@@ -113,16 +114,21 @@ typedef struct {
 
 #define N_ACTS 9
 
-/* For "compute":"bf16": the layers' four dense weights rounded to bf16 and
-** packed for gemm_bf16 (by siam_encoder_finish), and the scratch the rows of
-** x are rounded into.  The float32 weights stay beside them. */
-typedef struct {
-  uint16_t *qkvw, *attprojw, *fcw, *fcprojw; /* L packed matrices each */
-  size_t qkv, attproj, fc, fcproj;           /* elements of one layer's matrix */
-  uint16_t *scratch;
-} Bf16Weights;
+/* A layer's four dense products, in the order the forward pass runs them. */
+enum { DENSE_QKV, DENSE_ATTPROJ, DENSE_FC, DENSE_FCPROJ, N_DENSE };
 
-#define N_BF16 5 /* the four weights and the scratch */
+/* For a "compute" other than f32: the layers' dense weights rounded to bf16
+** (gemm_bf16.h) or quantized to int8 (gemm_int8.h) and packed for their
+** kernel by siam_encoder_finish, and the scratch the rows of x are rounded
+** or quantized into.  The float32 weights stay beside them. */
+typedef struct {
+  SiamCompute compute[N_DENSE]; /* each kind's precision */
+  unsigned char *w[N_DENSE];    /* L packed matrices of each kind; NULL where f32 */
+  size_t bytes[N_DENSE];        /* of one layer's packed matrix, a multiple of 64 */
+  unsigned char *scratch;       /* rows of x in the product's precision */
+} PackedWeights;
+
+#define N_PACKED (N_DENSE + 1) /* the parts of packed_memory: the four kinds and the scratch */
 
 struct SiamEncoder {
   SiamConfig cfg;             /* copy of the config it was built for */
@@ -138,8 +144,8 @@ struct SiamEncoder {
   size_t num_parameters;      /* floats in param_memory */
   ActivationTensors acts;     /* carved from act_memory */
   float *act_memory;          /* the one activation arena */
-  Bf16Weights bf16;           /* carved from bf16_memory */
-  uint16_t *bf16_memory;      /* NULL unless cfg.compute is bf16 */
+  PackedWeights packed;       /* carved from packed_memory */
+  unsigned char *packed_memory; /* NULL for an f32 model */
   int finished;               /* 1 once siam_encoder_finish succeeded */
 };
 
@@ -251,33 +257,68 @@ static int alloc_acts(SiamEncoder *e, char *err) {
   return 0;
 }
 
-/* uint16 elements of each part of bf16_memory, in Bf16Weights order (all 0
-** for an f32 model); 0 or -1 on overflow. */
-static int bf16_sizes(SiamEncoder *e, size_t sizes[N_BF16]) {
-  memset(sizes, 0, N_BF16 * sizeof *sizes);
-  if (e->cfg.compute != SIAM_COMPUTE_BF16) return 0;
-  Bf16Weights *b = &e->bf16;
-  b->qkv = siam_bf16_packed_elems(e->H, 3 * e->H);
-  b->attproj = siam_bf16_packed_elems(e->H, e->H);
-  b->fc = siam_bf16_packed_elems(e->H, e->IM);
-  b->fcproj = siam_bf16_packed_elems(e->IM, e->H);
-  return size3(&sizes[0], b->qkv, (size_t)e->L, 1) | size3(&sizes[1], b->attproj, (size_t)e->L, 1) |
-                 size3(&sizes[2], b->fc, (size_t)e->L, 1) | size3(&sizes[3], b->fcproj, (size_t)e->L, 1)
-             ? -1
-             : (sizes[4] = siam_bf16_scratch_elems(e->B, e->H > e->IM ? e->H : e->IM), 0);
+/* K (inputs) and N (outputs) of a layer's dense product. */
+static void dense_shape(const SiamEncoder *e, int kind, int *K, int *N) {
+  switch (kind) {
+  case DENSE_QKV: *K = e->H, *N = 3 * e->H; break;
+  case DENSE_ATTPROJ: *K = e->H, *N = e->H; break;
+  case DENSE_FC: *K = e->H, *N = e->IM; break;
+  default: *K = e->IM, *N = e->H; break;
+  }
 }
 
-static int alloc_bf16(SiamEncoder *e, char *err) {
-  size_t sizes[N_BF16], total;
-  if (bf16_sizes(e, sizes) || size_sum(&total, sizes, N_BF16)) return siam_errf(err, "encoder: bf16 size overflows");
+static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
+
+/* Bytes of one packed matrix (K, N) in precision c; 0 for f32. */
+static size_t packed_bytes(SiamCompute c, int K, int N) {
+  switch (c) {
+  case SIAM_COMPUTE_BF16: return round64(siam_bf16_packed_elems(K, N) * sizeof(uint16_t));
+  case SIAM_COMPUTE_INT8: return round64(siam_int8_packed_bytes(K, N));
+  default: return 0;
+  }
+}
+
+/* Bytes of scratch a product of M rows of K takes in precision c. */
+static size_t scratch_bytes(SiamCompute c, int M, int K) {
+  switch (c) {
+  case SIAM_COMPUTE_BF16: return round64(siam_bf16_scratch_elems(M, K) * sizeof(uint16_t));
+  case SIAM_COMPUTE_INT8: return round64(siam_int8_scratch_bytes(M, K));
+  default: return 0;
+  }
+}
+
+/* Bytes of each part of packed_memory, in PackedWeights order (all 0 for
+** an f32 model); 0 or -1 on overflow. */
+static int packed_sizes(SiamEncoder *e, size_t sizes[N_PACKED]) {
+  PackedWeights *pw = &e->packed;
+  sizes[N_DENSE] = 0;
+  for (int kind = 0; kind < N_DENSE; kind++) {
+    int K, N;
+    dense_shape(e, kind, &K, &N);
+    pw->compute[kind] = e->cfg.compute;
+    pw->bytes[kind] = packed_bytes(pw->compute[kind], K, N);
+    if (size3(&sizes[kind], pw->bytes[kind], (size_t)e->L, 1)) return -1;
+    size_t scratch = scratch_bytes(pw->compute[kind], e->B, K);
+    if (scratch > sizes[N_DENSE]) sizes[N_DENSE] = scratch;
+  }
+  return 0;
+}
+
+static int alloc_packed(SiamEncoder *e, char *err) {
+  size_t sizes[N_PACKED], total = 0;
+  if (packed_sizes(e, sizes)) return siam_errf(err, "encoder: packed weight size overflows");
+  for (int i = 0; i < N_PACKED; i++) {
+    if (sizes[i] > SIZE_MAX - total) return siam_errf(err, "encoder: packed weight size overflows");
+    total += sizes[i];
+  }
   if (!total) return 0;
-  e->bf16_memory = siam_malloc_big(total * sizeof(uint16_t));
-  if (!e->bf16_memory) return siam_errf(err, "out of memory (%zu bf16 weights)", total);
-  Bf16Weights *b = &e->bf16;
-  uint16_t **ptrs[N_BF16] = {&b->qkvw, &b->attprojw, &b->fcw, &b->fcprojw, &b->scratch};
-  uint16_t *at = e->bf16_memory;
-  for (int i = 0; i < N_BF16; i++) {
-    *ptrs[i] = at;
+  e->packed_memory = siam_malloc_big(total);
+  if (!e->packed_memory) return siam_errf(err, "out of memory (%zu bytes of packed weights)", total);
+  PackedWeights *pw = &e->packed;
+  unsigned char **ptrs[N_PACKED] = {&pw->w[0], &pw->w[1], &pw->w[2], &pw->w[3], &pw->scratch};
+  unsigned char *at = e->packed_memory;
+  for (int i = 0; i < N_PACKED; i++) {
+    *ptrs[i] = sizes[i] ? at : NULL;
     at += sizes[i];
   }
   return 0;
@@ -309,13 +350,18 @@ int siam_encoder_bytes(const SiamConfig *cfg, size_t *bytes, char err[SIAM_ERRMA
   SiamEncoder e;
   memset(&e, 0, sizeof e);
   derive_sizes(&e, cfg);
-  size_t params[N_FIXED_PARAMS + 2 * SIAM_MAX_HEAD], acts[N_ACTS], halves[N_BF16], n_params, n_acts, n_halves;
+  size_t params[N_FIXED_PARAMS + 2 * SIAM_MAX_HEAD], acts[N_ACTS], packed[N_PACKED], n_params, n_acts, n_packed = 0;
   int n = param_sizes(&e, params);
   if (n < 0 || size_sum(&n_params, params, n) || act_sizes(&e, acts) || size_sum(&n_acts, acts, N_ACTS) ||
-      bf16_sizes(&e, halves) || size_sum(&n_halves, halves, N_BF16) ||
-      n_params > (SIZE_MAX - sizeof e) / sizeof(float) - n_acts - n_halves)
+      packed_sizes(&e, packed))
     return siam_errf(err, "encoder: size overflows");
-  *bytes = sizeof e + (n_params + n_acts) * sizeof(float) + n_halves * sizeof(uint16_t);
+  for (int i = 0; i < N_PACKED; i++) {
+    if (packed[i] > SIZE_MAX / 2 - n_packed) return siam_errf(err, "encoder: size overflows");
+    n_packed += packed[i];
+  }
+  if (n_params > (SIZE_MAX / 2 - sizeof e - n_packed) / sizeof(float) - n_acts)
+    return siam_errf(err, "encoder: size overflows");
+  *bytes = sizeof e + (n_params + n_acts) * sizeof(float) + n_packed;
   return 0;
 }
 
@@ -327,7 +373,7 @@ SiamEncoder *siam_encoder_new(const SiamConfig *cfg, char err[SIAM_ERRMAX]) {
     return NULL;
   }
   derive_sizes(e, cfg);
-  if (alloc_params(e, err) || alloc_acts(e, err) || alloc_bf16(e, err)) {
+  if (alloc_params(e, err) || alloc_acts(e, err) || alloc_packed(e, err)) {
     siam_encoder_free(e);
     return NULL;
   }
@@ -338,11 +384,19 @@ void siam_encoder_free(SiamEncoder *enc) {
   if (!enc) return;
   siam_free(enc->param_memory);
   siam_free(enc->act_memory);
-  siam_free(enc->bf16_memory);
+  siam_free(enc->packed_memory);
   siam_free(enc);
 }
 
 int siam_encoder_dim(const SiamEncoder *enc) { return enc->dim; }
+
+const char *siam_compute_kernel(SiamCompute c) {
+  switch (c) {
+  case SIAM_COMPUTE_BF16: return siam_bf16_kernel_name(siam_bf16_kernel());
+  case SIAM_COMPUTE_INT8: return siam_int8_kernel_name(siam_int8_kernel());
+  default: return siam_linear_native() ? "avx512" : "portable";
+  }
+}
 
 int siam_encoder_max_tokens(const SiamEncoder *enc) { return enc->S; }
 
@@ -494,16 +548,59 @@ static void transpose(float *m, float *tmp, size_t R, size_t C) {
   siam_pool_run(transpose_part, &t, (int)(R / 32 + 1));
 }
 
-/* The layers' dense weights, now (in, out), rounded and packed for bf16. */
-static void pack_bf16(SiamEncoder *e) {
+/* Layer l's float32 weight (K, N after relayout) and bias of a dense kind. */
+static float *dense_weight(const SiamEncoder *e, int kind, size_t l) {
   const ParameterTensors *p = &e->params;
-  Bf16Weights *b = &e->bf16;
   size_t H = e->H, IM = e->IM;
-  for (size_t l = 0; l < (size_t)e->L; l++) {
-    siam_bf16_pack(b->qkvw + l * b->qkv, p->qkvw + l * 3 * H * H, e->H, 3 * e->H);
-    siam_bf16_pack(b->attprojw + l * b->attproj, p->attprojw + l * H * H, e->H, e->H);
-    siam_bf16_pack(b->fcw + l * b->fc, p->fcw + l * IM * H, e->H, e->IM);
-    siam_bf16_pack(b->fcprojw + l * b->fcproj, p->fcprojw + l * H * IM, e->IM, e->H);
+  switch (kind) {
+  case DENSE_QKV: return p->qkvw + l * 3 * H * H;
+  case DENSE_ATTPROJ: return p->attprojw + l * H * H;
+  case DENSE_FC: return p->fcw + l * IM * H;
+  default: return p->fcprojw + l * H * IM;
+  }
+}
+
+static const float *dense_bias(const SiamEncoder *e, int kind, size_t l) {
+  const ParameterTensors *p = &e->params;
+  size_t H = e->H, IM = e->IM;
+  switch (kind) {
+  case DENSE_QKV: return p->qkvb + l * 3 * H;
+  case DENSE_ATTPROJ: return p->attprojb + l * H;
+  case DENSE_FC: return p->fcb + l * IM;
+  default: return p->fcprojb + l * H;
+  }
+}
+
+static const void *dense_packed(const SiamEncoder *e, int kind, size_t l) {
+  const PackedWeights *pw = &e->packed;
+  return pw->w[kind] ? pw->w[kind] + l * pw->bytes[kind] : NULL;
+}
+
+typedef struct {
+  SiamEncoder *e;
+  int kind;
+} PackJob;
+
+/* The layers' dense weights, now (in, out), rounded or quantized and packed;
+** one layer per part. */
+static void pack_part(void *ctx, int part, int parts) {
+  const PackJob *job = ctx;
+  SiamEncoder *e = job->e;
+  PackedWeights *pw = &e->packed;
+  int K, N;
+  dense_shape(e, job->kind, &K, &N);
+  for (size_t l = (size_t)e->L * part / parts; l < (size_t)e->L * (part + 1) / parts; l++) {
+    void *dst = pw->w[job->kind] + l * pw->bytes[job->kind];
+    if (pw->compute[job->kind] == SIAM_COMPUTE_BF16) siam_bf16_pack(dst, dense_weight(e, job->kind, l), K, N);
+    else siam_int8_pack(dst, dense_weight(e, job->kind, l), K, N);
+  }
+}
+
+static void pack_weights(SiamEncoder *e) {
+  for (int kind = 0; kind < N_DENSE; kind++) {
+    if (!e->packed.w[kind]) continue;
+    PackJob job = {e, kind};
+    siam_pool_run(pack_part, &job, e->L);
   }
 }
 
@@ -526,7 +623,7 @@ static int relayout(SiamEncoder *e) {
   for (int j = 0; j < e->cfg.n_head; j++)
     transpose(p->headw[j], tmp, (size_t)e->cfg.head[j].out_features, (size_t)e->cfg.head[j].in_features);
   siam_free(tmp);
-  if (e->bf16_memory) pack_bf16(e);
+  pack_weights(e);
   return 0;
 }
 
@@ -710,14 +807,19 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
   siam_linear(out, inp, weight, bias, T, C, OC);
 }
 
-/* A layer's dense product in the model's compute precision: weight is the
-** float32 matrix, packed its bf16 copy (NULL for an f32 model). */
-static void dense_forward(const SiamEncoder *e, float *out, const float *inp, const float *weight,
-                          const uint16_t *packed, const float *bias, int T, int C, int OC) {
-  if (packed)
-    siam_linear_bf16(out, inp, packed, bias, T, C, OC, e->bf16.scratch);
-  else
-    matmul_forward(out, inp, weight, bias, T, C, OC);
+/* Layer l's dense product of a kind in its precision: out (T, N) = inp
+** (T, K) W + b. */
+static void dense_forward(const SiamEncoder *e, int kind, size_t l, float *out, const float *inp, int T) {
+  int K, N;
+  dense_shape(e, kind, &K, &N);
+  const float *bias = dense_bias(e, kind, l);
+  switch (e->packed.compute[kind]) {
+  case SIAM_COMPUTE_BF16:
+    siam_linear_bf16(out, inp, dense_packed(e, kind, l), bias, T, K, N, (uint16_t *)e->packed.scratch);
+    break;
+  case SIAM_COMPUTE_INT8: siam_linear_int8(out, inp, dense_packed(e, kind, l), bias, T, K, N, e->packed.scratch); break;
+  default: matmul_forward(out, inp, dense_weight(e, kind, l), bias, T, K, N); break;
+  }
 }
 
 /* Softmax of each row in place, max subtracted first. */
@@ -918,22 +1020,14 @@ static void rows_forward(SiamEncoder *e, int l, int T, RowStep step) {
 /* One post-LN transformer layer on the residual stream a->x, which holds n
 ** sequences of lens[s] tokens, T in all, one after another. */
 static void layer_forward(SiamEncoder *e, int l, const int *lens, int n, int T) {
-  const ParameterTensors *p = &e->params;
   ActivationTensors *a = &e->acts;
-  const Bf16Weights *b = &e->bf16;
-  size_t H = e->H, IM = e->IM;
-  int half = e->bf16_memory != NULL;
-  dense_forward(e, a->qkv, a->x, p->qkvw + l * 3 * H * H, half ? b->qkvw + l * b->qkv : NULL, p->qkvb + l * 3 * H, T,
-                e->H, 3 * e->H);
+  dense_forward(e, DENSE_QKV, (size_t)l, a->qkv, a->x, T);
   attention_forward(e, lens, n, T);
-  dense_forward(e, a->proj, a->ctx, p->attprojw + l * H * H, half ? b->attprojw + l * b->attproj : NULL,
-                p->attprojb + l * H, T, e->H, e->H);
+  dense_forward(e, DENSE_ATTPROJ, (size_t)l, a->proj, a->ctx, T);
   rows_forward(e, l, T, ADD_NORM_1);
-  dense_forward(e, a->fch, a->x, p->fcw + l * IM * H, half ? b->fcw + l * b->fc : NULL, p->fcb + l * IM, T, e->H,
-                e->IM);
+  dense_forward(e, DENSE_FC, (size_t)l, a->fch, a->x, T);
   rows_forward(e, l, T, ACTIVATE);
-  dense_forward(e, a->proj, a->fch, p->fcprojw + l * H * IM, half ? b->fcprojw + l * b->fcproj : NULL,
-                p->fcprojb + l * H, T, e->IM, e->H);
+  dense_forward(e, DENSE_FCPROJ, (size_t)l, a->proj, a->fch, T);
   rows_forward(e, l, T, ADD_NORM_2);
 }
 

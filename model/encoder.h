@@ -8,9 +8,11 @@
 **
 ** Weights live in one float32 allocation owned by the encoder, filled once at
 ** load time through siam_encoder_param(); a model whose config says
-** "compute":"bf16" also gets the layers' dense weights rounded to bf16 and
-** packed for gemm_bf16.h by siam_encoder_finish (about 1.4x the memory); the forward pass allocates nothing
-** beyond its activation arena (sized at load time for one chunk of a batch).
+** "compute":"bf16" or "int8" also gets the layers' dense weights rounded or
+** quantized and packed for gemm_bf16.h or gemm_int8.h by
+** siam_encoder_finish (about 1.5x or 1.25x the float32 memory).  The
+** forward pass allocates nothing beyond its activation arena and scratch
+** (sized at load time for one chunk of a batch).
 ** One encoder runs one forward pass at a time.
 */
 #ifndef SIAM_ENCODER_H
@@ -59,6 +61,11 @@ int siam_encoder_dim(const SiamEncoder *enc);
 /* Applies act to x[0..n) in place with the encoder's own (vectorized)
 ** kernels: what its hidden layers and dense heads compute. */
 void siam_activation(SiamActivation act, float *x, size_t n);
+
+/* The kernel this CPU runs a model's dense layers on in precision c:
+** "avx512" or "portable" for f32, "amx", "avx512bf16" or "reference" for
+** bf16, "amx", "avx512vnni" or "reference" for int8. */
+const char *siam_compute_kernel(SiamCompute c);
 
 /* Longest sequence accepted: min(max_seq_length, max_position_embeddings). */
 int siam_encoder_max_tokens(const SiamEncoder *enc);

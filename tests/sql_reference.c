@@ -10,9 +10,12 @@
 **   siam_similarity(model, a, b) == cosine(siam_embed(a), siam_embed(b)).
 ** Then the model's config is set to "compute":"bf16" by SQL, and siam_embed
 ** is held to tests/fixtures/ref_bf16/ (gen_bf16.py: the dense layers'
-** inputs and weights rounded to bf16, the rest in float64) with the same
-** tolerance, which the float32 embeddings do not meet on any fixture; its
-** cosine to the float32 reference is printed.
+** inputs and weights rounded to bf16, the rest in float64), and likewise
+** "int8" to tests/fixtures/ref_int8/ (gen_int8.py: weights per channel and
+** inputs per row quantized, the sums exact): per text a cosine bound, and
+** over the texts a distance to the mode's reference that float32 results
+** do not meet on any fixture; the cosine to the float32 reference is
+** printed.
 */
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -75,12 +78,13 @@ static double cosine(const float *a, const double *b, int n) {
 }
 
 /* siam_embed (and siam_tokenize) of every text against want; also, where
-** f32 is given (the bf16 run), the worst cosine to the float32 reference. */
+** f32 is given (a bf16 or int8 run), the worst cosine to the float32
+** reference. */
 static void compare(sqlite3 *db, const char *name, const char *mode, const cJSON *ids, const cJSON *embs,
                     const cJSON *f32, const Text *texts, int n_texts) {
   sqlite3_stmt *st = NULL;
   sqlite3_prepare_v2(db, "SELECT siam_tokenize(?1, ?2), siam_embed(?1, ?2)", -1, &st, NULL);
-  double worst_cos = 1, worst_diff = 0, worst_f32 = 1, to_bf16 = 0, f32_to_bf16 = 0;
+  double worst_cos = 1, worst_diff = 0, worst_f32 = 1, to_mode = 0, f32_to_mode = 0;
   int token_mismatches = 0, emb_failures = 0, errors = 0;
   for (int i = 0; i < n_texts; i++) {
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -111,12 +115,15 @@ static void compare(sqlite3 *db, const char *name, const char *mode, const cJSON
       maxref = fmax(maxref, fabs(w[k]));
       maxdiff = fmax(maxdiff, fabs(w[k] - got[k]));
     }
-    /* bf16: a value that lands within float32 error of a bf16 rounding
+    /* bf16, int8: a value that lands within float32 error of a rounding
     ** boundary rounds one way here and the other in float64, a 2^-8
     ** change the random fixtures can amplify, so per text only a cosine
-    ** bound; the distance ratio below is what tells bf16 from float32. */
+    ** bound; the distance ratio below is what tells the mode from float32. */
+    /* An int8 value that flips moves a whole step of 1/255 of its row's
+    ** range, so its bound is looser. */
     double c = cosine(got, w, dim), tol = f32 ? INFINITY : 2e-5 * fmax(1, maxref);
-    if (c < (f32 ? 0.9999 : 0.99999) || maxdiff > tol) {
+    double min_cos = !f32 ? 0.99999 : strcmp(mode, "int8") == 0 ? 0.999 : 0.9999;
+    if (c < min_cos || maxdiff > tol) {
       if (emb_failures++ < 3) fprintf(stderr, "%s %s text %d: cosine %.8f, max diff %.3g (tol %.3g)\n", name, mode, i, c, maxdiff, tol);
     }
     worst_cos = fmin(worst_cos, c);
@@ -130,8 +137,8 @@ static void compare(sqlite3 *db, const char *name, const char *mode, const cJSON
         d_got += (got[k] - want_k) * (got[k] - want_k);
         d_f32 += (w[k] - want_k) * (w[k] - want_k);
       }
-      to_bf16 += sqrt(d_got);
-      f32_to_bf16 += sqrt(d_f32);
+      to_mode += sqrt(d_got);
+      f32_to_mode += sqrt(d_f32);
     }
     worst_diff = fmax(worst_diff, maxdiff / fmax(1, maxref));
     free(w);
@@ -144,12 +151,13 @@ static void compare(sqlite3 *db, const char *name, const char *mode, const cJSON
   printf("%-28s %-4s %d texts: ids %s, worst cosine %.9f, worst max|diff|/max(1,|ref|) %.2e", name, mode, n_texts,
          errors ? "ERRORS" : token_mismatches ? "DIFFER" : "equal", worst_cos, worst_diff);
   if (f32) {
-    /* Summed over the texts, the distance to the bf16 reference is a small
-    ** part of the float32 reference's distance to it: float32 results
-    ** would give 1. */
-    double ratio = to_bf16 / fmax(f32_to_bf16, 1e-300);
+    /* Summed over the texts, the distance to the mode's reference is a
+    ** small part of the float32 reference's distance to it: float32
+    ** results would give 1. */
+    double ratio = to_mode / fmax(f32_to_mode, 1e-300);
     printf(", worst cosine to f32 %.7f, distance ratio %.3f", worst_f32, ratio);
-    CHECK(ratio < 0.25, "%s bf16: embeddings as far from the bf16 reference as %.3f of float32's distance", name, ratio);
+    CHECK(ratio < 0.25, "%s %s: embeddings as far from the %s reference as %.3f of float32's distance", name, mode,
+          mode, ratio);
   }
   printf("\n");
 
@@ -178,17 +186,20 @@ static void check_model(sqlite3 *db, const char *ref_path, const Text *texts, in
         pair ? pair : "NULL");
   free(pair);
 
-  char bf16_path[512];
-  snprintf(bf16_path, sizeof bf16_path, "tests/fixtures/ref_bf16/%s.json", name);
-  char *bf16_json = read_file(bf16_path, NULL);
-  cJSON *bf16 = bf16_json ? cJSON_Parse(bf16_json) : NULL;
-  const cJSON *bf16_embs = cJSON_GetObjectItem(bf16, "embeddings");
-  CHECK(cJSON_GetArraySize(bf16_embs) == n_texts, "%s: missing or malformed", bf16_path);
-  char *set = Q(db, "UPDATE siam_model SET config = json_set(config, '$.compute', 'bf16') WHERE name = ?1", name);
-  free(set);
-  if (cJSON_GetArraySize(bf16_embs) == n_texts) compare(db, name, "bf16", ids, bf16_embs, embs, texts, n_texts);
-  cJSON_Delete(bf16);
-  free(bf16_json);
+  static const char *const modes[] = {"bf16", "int8"};
+  for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+    char path[512];
+    snprintf(path, sizeof path, "tests/fixtures/ref_%s/%s.json", modes[m], name);
+    char *mode_json = read_file(path, NULL);
+    cJSON *mode_ref = mode_json ? cJSON_Parse(mode_json) : NULL;
+    const cJSON *mode_embs = cJSON_GetObjectItem(mode_ref, "embeddings");
+    CHECK(cJSON_GetArraySize(mode_embs) == n_texts, "%s: missing or malformed", path);
+    char *set = Q(db, "UPDATE siam_model SET config = json_set(config, '$.compute', ?2) WHERE name = ?1", name, modes[m]);
+    free(set);
+    if (cJSON_GetArraySize(mode_embs) == n_texts) compare(db, name, modes[m], ids, mode_embs, embs, texts, n_texts);
+    cJSON_Delete(mode_ref);
+    free(mode_json);
+  }
 done:
   cJSON_Delete(ref);
   free(json);

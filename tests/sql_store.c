@@ -75,6 +75,9 @@ static void test_load_creates_nothing(void) {
   CHECK_Q(db, "1", "SELECT siam_threads(1)");
   CHECK_Q(db, "1", "SELECT json_extract(siam_info(), '$.threads')");
   CHECK_Q(db, "1", "SELECT json_extract(siam_info(), '$.encoder_kernel') IN ('avx512', 'portable')");
+  CHECK_Q(db, "1", "SELECT json_extract(siam_info(), '$.kernels.f32') = json_extract(siam_info(), '$.encoder_kernel')");
+  CHECK_Q(db, "1", "SELECT json_extract(siam_info(), '$.kernels.bf16') IN ('amx', 'avx512bf16', 'reference')");
+  CHECK_Q(db, "1", "SELECT json_extract(siam_info(), '$.kernels.int8') IN ('amx', 'avx512vnni', 'reference')");
   CHECK_Q(db, "1", "SELECT siam_threads(0) >= 1");
   CHECK_ERR(db, "siam_threads: thread count must be an INTEGER, got TEXT", "SELECT siam_threads('two')");
   sqlite3_close(db);

@@ -94,15 +94,17 @@ static void test_compute(void) {
   SiamConfig cfg;
   char err[SIAM_ERRMAX] = "", buf[4096];
   CHECK(siam_config_parse(&cfg, VALID, strlen(VALID), err) == 0 && cfg.compute == SIAM_COMPUTE_F32, "absent: %s", err);
-  static const char *const modes[] = {"f32", "bf16"};
-  for (int i = 0; i < 2; i++) {
+  static const char *const modes[] = {"f32", "bf16", "int8"};
+  for (int i = 0; i < 3; i++) {
     snprintf(buf, sizeof buf, "%.*s,\"compute\":\"%s\"}", (int)strlen(VALID) - 1, VALID, modes[i]);
     CHECK(siam_config_parse(&cfg, buf, strlen(buf), err) == 0 && cfg.compute == (SiamCompute)i, "%s: %s", modes[i], err);
     char *json = siam_config_to_json(&cfg);
     CHECK(json && strcmp(json, i == 0 ? VALID : buf) == 0, "%s prints as %s", modes[i], json);
     siam_free(json);
   }
-  expect_error("\"normalize\":false", "\"normalize\":false,\"compute\":\"int8\"", "compute must be \"f32\" or \"bf16\"");
+  expect_error("\"normalize\":false", "\"normalize\":false,\"compute\":\"int4\"",
+               "compute must be \"f32\", \"bf16\" or \"int8\"");
+  expect_error("\"normalize\":false", "\"normalize\":false,\"compute\":\"INT8\"", "compute must be");
   expect_error("\"normalize\":false", "\"normalize\":false,\"compute\":16", "compute must be");
 }
 
