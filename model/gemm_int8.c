@@ -18,9 +18,11 @@
 #include "gemm_int8.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "cpu.h"
 #include "pool.h"
 
@@ -372,9 +374,43 @@ static void amx_rows(const Int8Linear *L, size_t nb0, size_t nb1, size_t m0, siz
 
 /* ---- choosing a kernel, and the threads ------------------------------------ */
 
+/* 1 if kernel k gives the reference's bytes on a product with ragged
+** edges.  Run for AMX once, before it is first used: this kernel was
+** written beside the AMX-BF16 one, which ran on a Xeon, but was built on an
+** AMD CPU without tiles, where its tests are skipped; should it differ from
+** the reference on a CPU that has them, int8 runs on VNNI instead of
+** silently giving other numbers. */
+static int kernel_agrees(SiamInt8Kernel k) {
+  enum { M = 35, K = 130, N = 50 };
+  size_t packed_bytes = siam_int8_packed_bytes(K, N), scratch_bytes = siam_int8_scratch_bytes(M, K);
+  float *x = siam_malloc(sizeof(float) * (M * K + K * N + N + 2 * M * N));
+  void *packed = siam_malloc_big(packed_bytes), *scratch = siam_malloc_big(scratch_bytes);
+  int agrees = 0;
+  if (x && packed && scratch) {
+    float *w = x + M * K, *bias = w + K * N, *want = bias + N, *got = want + M * N;
+    uint32_t r = 12345;
+    for (int i = 0; i < M * K + K * N + N; i++) {
+      r = r * 1103515245u + 12345u;
+      x[i] = (float)((r >> 9) & 0xffff) / 32768.0f - 1.0f;
+    }
+    siam_int8_pack(packed, w, K, N);
+    siam_linear_int8_with(SIAM_INT8_REFERENCE, want, x, packed, bias, M, K, N, scratch);
+    siam_linear_int8_with(k, got, x, packed, bias, M, K, N, scratch);
+    agrees = memcmp(want, got, sizeof(float) * M * N) == 0;
+  }
+  siam_free(x);
+  siam_free(packed);
+  siam_free(scratch);
+  return agrees;
+}
+
 int siam_int8_kernel_available(SiamInt8Kernel k) {
+  static atomic_int amx = -1; /* decided once; threads that race compute the same value */
   switch (k) {
-  case SIAM_INT8_AMX: return HAVE_X86 && siam_cpu_has(SIAM_CPU_AMX_INT8);
+  case SIAM_INT8_AMX:
+    if (atomic_load_explicit(&amx, memory_order_relaxed) < 0)
+      atomic_store_explicit(&amx, HAVE_X86 && siam_cpu_has(SIAM_CPU_AMX_INT8) && kernel_agrees(SIAM_INT8_AMX), memory_order_relaxed);
+    return atomic_load_explicit(&amx, memory_order_relaxed);
   case SIAM_INT8_VNNI: return HAVE_X86 && siam_cpu_has(SIAM_CPU_AVX512VNNI) && siam_cpu_has(SIAM_CPU_AVX512F);
   default: return 1;
   }

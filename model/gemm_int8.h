@@ -23,7 +23,10 @@
 ** by 16 columns (n), each block 16 rows of 16 (k..k+3) quadruples, 1 KB.
 ** Kernels, chosen from CPUID at run time:
 **
-**   amx          AMX-INT8 tiles (TDPBUSD), 2 x 2 tiles of 16 x 16 outputs
+**   amx          AMX-INT8 tiles (TDPBUSD), 2 x 2 tiles of 16 x 16 outputs;
+**                used only once it has matched the reference on a test
+**                product in this process (written beside the AMX-BF16
+**                kernel, it has not yet run on a CPU with tiles)
 **   avx512vnni   AVX512-VNNI (VPDPBUSD), 6 rows by 64 columns of int32 sums
 **   reference    plain C, the oracle the tests hold the others to, and the
 **                path for any other CPU
