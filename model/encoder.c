@@ -700,14 +700,12 @@ static inline float exp_approx(float x) {
   return x < -87.3f ? 0.0f : e;
 }
 
-/* erfc(z) for z >= 0 with a small relative error everywhere (Numerical
-** Recipes' erfcc, fractional error < 1.2e-7 in exact arithmetic), so that
-** GELU's 1 + erf(x) = erfc(-x) keeps its precision for negative x too.
-** exp(-z^2) is taken as exp(-zh^2) exp((zh - z)(zh + z)) with zh = z cut to
-** 12 significant bits, so zh^2 is exact: rounding -z^2 to float would cost
-** up to z^2 * 6e-8 of relative error. */
+/* erfc(z) for z >= 0 (Numerical Recipes' erfcc, fractional error < 1.2e-7
+** in exact arithmetic): t exp(-z^2 - 1.26551223 + t P(t)), so that GELU's
+** 1 + erf(x) = erfc(-x) keeps its precision for negative x too.  One exp:
+** rounding its argument costs about (z^2 + 1.3) 6e-8 of relative error,
+** 5e-7 where GELU's value is still above 1e-3 in magnitude (z < 2.5). */
 static inline float erfc_approx(float z) {
-  float zh = float_of_bits(bits_of_float(z) & 0xFFFFF000u);
   float t = 1.0f / (1.0f + 0.5f * z);
   float p = 0.17087277f;
   p = p * t - 0.82215223f;
@@ -718,7 +716,7 @@ static inline float erfc_approx(float z) {
   p = p * t + 0.09678418f;
   p = p * t + 0.37409196f;
   p = p * t + 1.00002368f;
-  return t * exp_approx(-(zh * zh)) * exp_approx((zh - z) * (zh + z) - 1.26551223f + t * p);
+  return t * exp_approx(t * p - 1.26551223f - z * z);
 }
 
 /* x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) */
@@ -822,28 +820,27 @@ static void dense_forward(const SiamEncoder *e, int kind, size_t l, float *out, 
   }
 }
 
-/* Softmax of each row in place, max subtracted first. */
-SIAM_SIMD static void softmax_forward(float *x, int T, int C) {
+/* Softmax of each row of x times scale (> 0), in place, the largest
+** subtracted first.  Scaling inside the exp's loop gives the same values
+** as scaling first: rounding scale * x is monotone, so the largest scaled
+** value is the scaled largest value. */
+SIAM_SIMD static void softmax_forward(float *x, float scale, int T, int C) {
   /* x (T, C) */
   for (int t = 0; t < T; t++) {
     float *restrict r = x + (size_t)t * C;
-    float max = max16(r, C);
-    for (int i = 0; i < C; i++) r[i] = exp_approx(r[i] - max);
+    float max = scale * max16(r, C);
+    for (int i = 0; i < C; i++) r[i] = exp_approx(scale * r[i] - max);
     float inv = 1.0f / sum16(r, C);
     for (int i = 0; i < C; i++) r[i] *= inv;
   }
 }
 
-/* kt (HD, T) = the transpose of k's first HD columns (T rows, stride ld). */
-static void transpose_keys(float *restrict kt, const float *restrict k, int T, int HD, int ld) {
-  for (int t = 0; t < T; t++)
-    for (int d = 0; d < HD; d++) kt[(size_t)d * T + t] = k[(size_t)t * ld + d];
-}
-
-/* Attention scores (T, T) times scale, then softmax, in place. */
-SIAM_SIMD static void scale_softmax(float *restrict x, float scale, int T) {
-  for (size_t i = 0; i < (size_t)T * T; i++) x[i] *= scale;
-  softmax_forward(x, T, T);
+/* kt (HD, T) = the transpose of k's first HD columns (T rows, stride ld).
+** Rows of kt in the inner loop: contiguous stores, and gathers where the
+** CPU has them. */
+SIAM_SIMD static void transpose_keys(float *restrict kt, const float *restrict k, int T, int HD, int ld) {
+  for (int d = 0; d < HD; d++)
+    for (int t = 0; t < T; t++) kt[(size_t)d * T + t] = k[(size_t)t * ld + d];
 }
 
 /* One head of self-attention over one sequence: softmax(q k^T / sqrt(HD)) v
@@ -855,7 +852,7 @@ static void attention_head(float *out, float *scratch, const float *qkv, int T, 
   float *scores = scratch, *kt = scratch + (size_t)T * T;
   transpose_keys(kt, k, T, HD, 3 * H);
   siam_matmul(scores, T, q, 3 * H, kt, T, T, HD, T);
-  scale_softmax(scores, 1.0f / sqrtf((float)HD), T);
+  softmax_forward(scores, 1.0f / sqrtf((float)HD), T, T);
   siam_matmul(out + (size_t)h * HD, H, scores, T, v, 3 * H, T, T, HD);
 }
 

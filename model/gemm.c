@@ -23,6 +23,9 @@
 
 #define MR 6  /* rows per register tile */
 #define NR 64 /* columns per register tile: four zmm */
+#define MR_NARROW 12 /* rows per tile of a panel of at most 32 columns (attention's
+                     ** p v, N = head size 32): two zmm a row, so all 24
+                     ** accumulators do work instead of half of them */
 /* How W is read, by the number of rows of x.  Many rows: each tile runs
 ** over all of K, prefetching W 16 rows ahead.  Few rows (a short query):
 ** the product is limited by reading W from memory, so K is cut into blocks
@@ -116,6 +119,57 @@ typedef void (*TileFn)(float *, size_t, const float *, size_t, const float *, si
                        int, const __mmask16[4]);
 static const TileFn tiles[MR + 1] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6};
 
+/* tile() for a panel of at most 32 columns: R <= MR_NARROW rows by two
+** zmm, the same sums in the same order. */
+AVX512 static inline __attribute__((always_inline)) void tile_narrow(const int R, float *out, size_t ldo,
+                                                                      const float *x, size_t ldx, const float *w,
+                                                                      size_t ldw, const float *bias, int K, int first,
+                                                                      __mmask16 m0, __mmask16 m1) {
+  __m512 acc[MR_NARROW][2];
+  _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) {
+    acc[r][0] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, out + r * ldo);
+    acc[r][1] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, out + r * ldo + 16);
+  }
+  for (int k = 0; k < K; k++) {
+    const float *wk = w + (size_t)k * ldw;
+    __m512 w0 = _mm512_maskz_loadu_ps(m0, wk), w1 = _mm512_maskz_loadu_ps(m1, wk + 16);
+    _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) {
+      __m512 a = _mm512_set1_ps(x[r * ldx + k]);
+      acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);
+    }
+  }
+  __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+  _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) {
+    _mm512_mask_storeu_ps(out + r * ldo, m0, _mm512_add_ps(acc[r][0], b0));
+    _mm512_mask_storeu_ps(out + r * ldo + 16, m1, _mm512_add_ps(acc[r][1], b1));
+  }
+}
+
+#define DEFINE_NARROW(R)                                                                                         \
+  AVX512 static void narrow_##R(float *out, size_t ldo, const float *x, size_t ldx, const float *w, size_t ldw,  \
+                                const float *bias, int K, int first, __mmask16 m0, __mmask16 m1) {               \
+    tile_narrow(R, out, ldo, x, ldx, w, ldw, bias, K, first, m0, m1);                                            \
+  }
+DEFINE_NARROW(1)
+DEFINE_NARROW(2)
+DEFINE_NARROW(3)
+DEFINE_NARROW(4)
+DEFINE_NARROW(5)
+DEFINE_NARROW(6)
+DEFINE_NARROW(7)
+DEFINE_NARROW(8)
+DEFINE_NARROW(9)
+DEFINE_NARROW(10)
+DEFINE_NARROW(11)
+DEFINE_NARROW(12)
+
+typedef void (*NarrowFn)(float *, size_t, const float *, size_t, const float *, size_t, const float *, int, int,
+                         __mmask16, __mmask16);
+static const NarrowFn narrows[MR_NARROW + 1] = {NULL,     narrow_1, narrow_2, narrow_3,  narrow_4,  narrow_5, narrow_6,
+                                                narrow_7, narrow_8, narrow_9, narrow_10, narrow_11, narrow_12};
+
 static int cpu_has_avx512(void) {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f");
@@ -133,6 +187,14 @@ static void panel_rows(const Linear *L, int n0, int m0, int m1) {
     int kc = L->K - k0 < k_block ? L->K - k0 : k_block;
     const float *bias = L->bias && k0 + kc == L->K ? L->bias + n0 : NULL;
     const float *w = L->w + (size_t)k0 * L->ldw + n0;
+    if (mask[2] == 0) { /* at most 32 columns */
+      for (int m = m0; m < m1; m += MR_NARROW) {
+        int rows = m1 - m < MR_NARROW ? m1 - m : MR_NARROW;
+        narrows[rows](L->out + m * L->ldo + n0, L->ldo, L->inp + m * L->ldi + k0, L->ldi, w, L->ldw, bias, kc,
+                      k0 == 0, mask[0], mask[1]);
+      }
+      continue;
+    }
     for (int m = m0; m < m1; m += MR) {
       int rows = m1 - m < MR ? m1 - m : MR;
       tiles[rows](L->out + m * L->ldo + n0, L->ldo, L->inp + m * L->ldi + k0, L->ldi, w, L->ldw, bias, kc,

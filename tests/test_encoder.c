@@ -872,11 +872,13 @@ static void test_activations(void) {
 }
 
 /* siam_linear and siam_matmul against double loops, on shapes that hit every
-** edge of the kernel's tiles: rows not a multiple of the tile's 6, columns
-** not a multiple of 16 or 64, K of 1, strided operands, and enough rows and
+** edge of the kernel's tiles: rows not a multiple of the tile's 6 (or the
+** narrow tile's 12, for panels of at most 32 columns), columns not a
+** multiple of 16 or 64, K of 1, strided operands, and enough rows and
 ** columns for the threaded and the few-rows paths. */
 static void test_linear(void) {
-  static const int Ms[] = {1, 5, 6, 7, 13, 70, 200}, Ks[] = {1, 3, 130, 300}, Ns[] = {1, 15, 17, 64, 65, 200};
+  static const int Ms[] = {1, 5, 6, 7, 12, 13, 25, 70, 200}, Ks[] = {1, 3, 130, 300},
+                   Ns[] = {1, 15, 17, 32, 33, 64, 65, 96, 200};
   double worst = 0;
   for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
     for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++)
