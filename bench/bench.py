@@ -16,25 +16,37 @@ measurement's alone, and OpenBLAS reads its environment afresh):
            [benchN]), mean pooling + Normalize, max_seq_length 128, written
            in the sentence-transformers layout under bench/.cache (reused).
            Pure Python: no PyTorch needed.
-  siamsql  siam_import into a fresh database; cold load (first siam_embed in
-           a fresh connection); single 16-token query latency; bulk through
-           siam_embed_each (the batched path); row by row through
-           UPDATE ... SET emb = siam_embed(...); the token ids it used.
+  import   siam_import into a fresh database, and the passages.
+  siamsql  once per compute mode ("compute": f32, bf16, int8, set in the model's
+           config by SQL): cold load
+           (first siam_embed in a fresh connection); single 16-token query
+           latency; bulk through siam_embed_each (the batched path); row by
+           row through UPDATE ... SET emb = siam_embed(...); the token ids.
   torch    the same weights in PyTorch 1.13 (torch.inference_mode), texts
            sorted by length and batched 32 with padding as
-           sentence-transformers does, on siamsql's token ids: "best"
-           (OPENBLAS_CORETYPE=SkylakeX on AVX-512, 1 torch thread, OpenBLAS
-           threads = siamsql's) and "as installed" (no settings).
+           sentence-transformers does, on siamsql's token ids: f32 with
+           OPENBLAS_CORETYPE=SkylakeX on AVX-512 (1 torch thread, OpenBLAS
+           threads = siamsql's) and as installed (PyTorch f32 at its best is
+           the faster); torch.autocast bf16 on 1 and 2 threads (oneDNN; the
+           ISA it runs is printed from ONEDNN_VERBOSE).
   probe    OpenBLAS sgemm GFLOP/s at M=512 and the model's N, K, with the core
            and thread count siamsql runs with.
 
+  probe.c  one core's instruction peaks (f32 FMA, VDPBF16PS, VPDPBUSD, AMX), to
+           say what share of its peak each mode's kernel reaches.
+  retrieval  the default model on the held-out tasks (eval_retrieval.py) in
+           each compute mode, where train/data has been built.
+
 Figures are medians of --runs runs.  FLOPs count the useful work only (each
 text's own tokens, no padding): 2 * (4H^2 + 2 H I) per token per layer plus
-attention's 4 H T per token.
+attention's 4 H T per token.  The targets of issue 15 are printed at the
+end, each met or MISSED.
 """
 import argparse
+import contextlib
 import ctypes
 import json
+import math
 import os
 import random
 import resource
@@ -59,7 +71,8 @@ SHAPES = {
 VOCAB_SIZE = 30522
 MAX_SEQ = 128
 P = 512
-QUERY = "a tool to find duplicate files on disk"  # 16 tokens with [CLS]/[SEP] in the bench vocab
+QUERY = "a tool to find duplicate files on disk"
+COMPUTE_MODES = ["f32", "bf16", "int8"]  # the config's "compute", each measured  # 16 tokens with [CLS]/[SEP] in the bench vocab
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,7 +233,11 @@ def child_import(a):
 
 def child_siamsql(a):
     db = os.path.join(a.tmp, f"{a.shape}.db")
-    out = {}
+    out = {"compute": a.compute}
+    c = connect(db)  # the model's precision is part of its config: set it by SQL, as a user would
+    c.execute("UPDATE siam_model SET config = CASE ?1 WHEN 'f32' THEN json_remove(config, '$.compute') "
+              "ELSE json_set(config, '$.compute', ?1) END WHERE name = 'm'", (a.compute,))
+    c.close()
     connect(":memory:").close()
     rss_before = peak_rss_mb()
 
@@ -265,6 +282,7 @@ def child_siamsql(a):
                       "'SELECT id, text FROM passages') AS e WHERE passages.id = e.id")
             bulk.append(time.perf_counter() - t)
         e1 = [r[0] for r in c.execute("SELECT emb FROM passages ORDER BY id")]
+        out["embs_hex"] = [x.hex() for x in e1]
     out["bulk_s"] = bulk
     rows = []
     for _ in range(max(1, a.row_runs)):
@@ -342,19 +360,26 @@ def child_torch(a):
         return F.normalize(pooled, p=2, dim=1)
 
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # as sentence-transformers' encode
-    out = {"threads": torch.get_num_threads()}
-    with torch.inference_mode():
+    out = {"threads": torch.get_num_threads(), "autocast": a.autocast}
+    embs = [None] * len(ids)
+    # autocast bf16: nn.Linear and the attention matmuls in bfloat16 through
+    # oneDNN (AMX where the CPU has it), LayerNorm and softmax in float32.
+    mode = torch.autocast("cpu", dtype=torch.bfloat16) if a.autocast else contextlib.nullcontext()
+    with torch.inference_mode(), mode:
         forward([ids[order[0]]] * 2)  # warm-up
         runs, emb0 = [], None
         for _ in range(a.runs):
             t = time.perf_counter()
             for b in range(0, len(order), a.batch):
-                e = forward([ids[i] for i in order[b:b + a.batch]])
+                e = forward([ids[i] for i in order[b:b + a.batch]]).float()
+                for j, i in enumerate(order[b:b + a.batch]):
+                    embs[i] = e[j]
                 if 0 in order[b:b + a.batch]:
                     emb0 = e[order[b:b + a.batch].index(0)].tolist()
             runs.append(time.perf_counter() - t)
         out["bulk_s"] = runs
         out["emb0"] = emb0
+        out["embs_hex"] = [struct.pack(f"<{len(x)}f", *x.tolist()).hex() for x in embs]
         for _ in range(10):
             forward([query])
         lat = []
@@ -418,6 +443,97 @@ def run_child(args, env=None):
     return json.loads(r.stdout)
 
 
+def instruction_peaks():
+    """bench/probe.c's one-core peaks (GFLOP/s: f32 FMA, VDPBF16PS, AMX bf16; GOP/s: VPDPBUSD,
+    AMX int8), or None where it does not build."""
+    exe = os.path.join(CACHE, "probe")
+    src = os.path.join(ROOT, "bench", "probe.c")
+    r = subprocess.run(["cc", "-O2", "-o", exe, src], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("bench: bench/probe.c did not build, no instruction peaks:", r.stderr.strip()[:200])
+        return None
+    return json.loads(subprocess.run([exe], capture_output=True, text=True, check=True).stdout)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
+def unhex(rows):
+    return [struct.unpack(f"<{len(x) // 8}f", bytes.fromhex(x)) for x in rows]
+
+
+def cosines(a, b):
+    """min and mean cosine between paired rows."""
+    cs = []
+    for x, y in zip(a, b):
+        d = sum(u * v for u, v in zip(x, y))
+        cs.append(d / math.sqrt(sum(u * u for u in x) * sum(v * v for v in y)))
+    return min(cs), sum(cs) / len(cs)
+
+
+def retrieval_by_compute(modes):
+    """The default model's dense retrieval on the held-out tasks in each compute mode
+    (eval_retrieval.py), or None without train/data (it is built, not shipped)."""
+    data = os.path.join(ROOT, "train", "data")
+    if not all(os.path.exists(os.path.join(data, f)) for f in ("passages.jsonl", "sections.jsonl", "releases.jsonl")):
+        print("\nbench: no train/data, so no held-out retrieval figures per compute mode (build it: bash "
+              "train/fetch_sources.sh, then /usr/bin/python3 train/build_data.py and train/build_docs.py)")
+        return None
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import eval_retrieval as ev
+    out = {}
+    for m in modes:
+        t = time.perf_counter()
+        out[m] = ev.evaluate(os.path.join(ROOT, "models", "default"), data, methods=["dense"], log=lambda *x: None,
+                             compute=m)
+        out[m]["seconds"] = time.perf_counter() - t
+    return out
+
+
+def print_retrieval(res):
+    """Recall@10 and MRR per task in each compute mode, the change from f32, and int8's
+    target: MRR within 0.01 of f32's on every task."""
+    modes = list(res)
+    tasks = [t for t in res[modes[0]] if isinstance(res[modes[0]][t], dict) and "dense" in res[modes[0]][t]]
+    print("\n== held-out retrieval, default model, dense (bench/eval_retrieval.py), per compute mode")
+    print(f"   {'task':18s} " + " ".join(f"{m + ' R@10':>10s} {m + ' MRR':>9s}" for m in modes) + "   MRR change")
+    worst = {m: 0.0 for m in modes[1:]}
+    for t in tasks:
+        cells = " ".join(f"{res[m][t]['dense']['recall@10']:10.3f} {res[m][t]['dense']['mrr']:9.3f}" for m in modes)
+        f32 = res[modes[0]][t]["dense"]["mrr"]
+        for m in modes[1:]:
+            worst[m] = max(worst[m], abs(res[m][t]["dense"]["mrr"] - f32))
+        print(f"   {t:18s} {cells}   " + " ".join(f"{m} {res[m][t]['dense']['mrr'] - f32:+.4f}" for m in modes[1:]))
+    for m in modes[1:]:
+        if m == "int8":
+            print(f"   int8: MRR within 0.01 of f32 on every task: largest change {worst[m]:.4f}, "
+                  f"{'met' if worst[m] <= 0.01 else 'MISSED'}")
+        else:
+            print(f"   {m}: largest MRR change {worst[m]:.4f}")
+
+
+def onednn_isa():
+    """What oneDNN (PyTorch's bf16 path) says it runs on, and the kernel of one autocast
+    nn.Linear, from ONEDNN_VERBOSE=1 (AMX shows as avx512_core_amx)."""
+    code = ("import torch, torch.nn.functional as F\n"
+            "x, w = torch.randn(64, 384), torch.randn(384, 384)\n"
+            "with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16):\n"
+            "    F.linear(x, w)\n")
+    r = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, ONEDNN_VERBOSE="1"), capture_output=True,
+                       text=True)
+    isa = [ln.split("isa:", 1)[1] for ln in r.stdout.splitlines() if ",isa:" in ln]
+    impl = [ln.split(",")[4] for ln in r.stdout.splitlines() if ln.startswith("onednn_verbose,exec,cpu,matmul")]
+    return f"{isa[0] if isa else '?'}; an autocast nn.Linear ran {impl[0] if impl else '?'}"
+
+
 def has_avx512():
     try:
         with open("/proc/cpuinfo") as f:
@@ -438,6 +554,14 @@ def main(a):
     if not have_torch:
         print("bench: PyTorch is not installed for", sys.executable,
               "-- skipping the PyTorch columns (apt-get install python3-torch to get them)")
+    print(f"bench: CPU {cpu_model()}")
+    if have_torch:
+        print(f"bench: PyTorch autocast runs on oneDNN: {onednn_isa()}")
+    peaks = instruction_peaks()
+    if peaks:
+        print(f"bench: one core's instruction peaks (bench/probe.c): f32 FMA {peaks['f32']:.0f} GFLOP/s, "
+              f"VDPBF16PS {peaks['bf16']:.0f}, AMX bf16 {peaks['amx_bf16']:.0f}; VPDPBUSD {peaks['int8']:.0f} GOP/s, "
+              f"AMX int8 {peaks['amx_int8']:.0f}" + (f"; missing: {peaks['missing']}" if peaks["missing"] else ""))
     report = {}
     for shape in a.shapes.split(","):
         t0 = time.perf_counter()
@@ -445,12 +569,18 @@ def main(a):
         gen_s = time.perf_counter() - t0
         n = a.texts if shape == "minilm" else a.texts_big
         sq = run_child(["import", "--shape", shape, "--texts", str(n), "--tmp", tmp])
-        sq.update(run_child(["siamsql", "--shape", shape, "--runs", str(a.runs), "--row-runs", "1",
-                             "--queries", str(a.queries if shape == "minilm" else a.queries_big), "--tmp", tmp]))
+        imported = dict(sq)
+        # One child per compute mode, the model's config set by SQL as a user
+        # would.  No embedding cache: the query figure must be the encoder's.
+        siam = ["siamsql", "--shape", shape, "--runs", str(a.runs), "--row-runs", "1",
+                "--queries", str(a.queries if shape == "minilm" else a.queries_big), "--tmp", tmp]
+        nocache = {"SIAMSQL_EMBED_CACHE_BYTES": "0"}
+        modes = {m: dict(imported, **run_child(siam + ["--compute", m], nocache)) for m in COMPUTE_MODES}
+        sq = modes["f32"]
         threads = sq["info"].get("threads", ncpu)
         lens = [len(x) for x in sq["ids"]]
-        fl = flops(shape, lens)
-        r = {"siamsql": sq, "lens": lens, "flops": fl, "gen_s": gen_s}
+        r = {"siamsql": sq, "modes": modes, "lens": lens, "flops": flops(shape, lens), "gen_s": gen_s,
+             "peaks": peaks}
         s = SHAPES[shape]
         nk = sorted({(s["H"], s["H"]), (s["I"], s["H"]), (s["H"], s["I"]), (3 * s["H"], s["H"])})
         core = sq["info"].get("blas_core", "")
@@ -465,15 +595,139 @@ def main(a):
             best_env = {"OPENBLAS_NUM_THREADS": str(threads)}
             if has_avx512():
                 best_env["OPENBLAS_CORETYPE"] = "SkylakeX"
-            common = ["torch", "--shape", shape, "--ids-file", idf, "--batch", "32",
+            common = ["torch", "--shape", shape, "--ids-file", idf, "--batch", "32", "--runs", str(a.runs),
                       "--queries", str(a.queries if shape == "minilm" else a.queries_big)]
-            r["torch_best"] = run_child(common + ["--runs", str(a.runs), "--torch-threads", "1"], best_env)
-            r["torch_best"]["env"] = best_env
-            r["torch_inst"] = run_child(common + ["--runs", "1"])
+            # PyTorch f32 two ways, its best the faster: OpenBLAS told the
+            # core (Debian's 0.3.21 may not know it) and as installed.
+            r["torch_skx"] = run_child(common + ["--torch-threads", "1"], best_env)
+            r["torch_skx"]["env"] = best_env
+            r["torch_inst"] = run_child(common)
+            for t in (1, 2):
+                r[f"torch_ac{t}"] = run_child(common + ["--torch-threads", str(t), "--autocast"], best_env)
         report[shape] = r
         print_shape(shape, r, threads)
+    if report:
+        print_targets(report)
+    if not a.no_retrieval:
+        ret = retrieval_by_compute(COMPUTE_MODES)
+        if ret:
+            print_retrieval(ret)
+            report["retrieval"] = ret
     with open(os.path.join(CACHE, "last.json"), "w") as f:
-        json.dump({k: {kk: vv for kk, vv in v.items() if kk != "lens"} for k, v in report.items()}, f, default=str)
+        json.dump(slim(report), f, default=str)
+
+
+def slim(o):
+    """The report without the per-text lists (ids, embeddings)."""
+    if isinstance(o, dict):
+        return {k: slim(v) for k, v in o.items() if k not in ("embs_hex", "ids", "lens", "query_ids")}
+    return o
+
+
+def mode_peak(peaks, mode, kernel, threads):
+    """The instruction peak a compute mode's kernel can reach on `threads` cores (GFLOP/s;
+    GOP/s for int8), from bench/probe.c's one-core figures; None without them."""
+    if not peaks:
+        return None
+    key = {("f32", "avx512"): "f32", ("f32", "portable"): "f32", ("bf16", "amx"): "amx_bf16",
+           ("bf16", "avx512bf16"): "bf16", ("int8", "amx"): "amx_int8", ("int8", "avx512vnni"): "int8"}
+    return peaks[key.get((mode, kernel), "f32")] * threads
+
+
+def engine_rows(r, threads):
+    """(name, result, peak) for every engine that embedded the passages, siamsql's compute
+    modes first, then PyTorch's."""
+    peaks, out = r.get("peaks"), []
+    for mode, x in r["modes"].items():
+        kernel = x["info"].get("kernels", {}).get(mode, x["info"].get("encoder_kernel"))
+        if x.get("bulk_s"):
+            out.append((f"siamsql {mode} ({kernel}, siam_embed_each)", x, mode_peak(peaks, mode, kernel, threads)))
+    out.append(("siamsql f32 row by row (siam_embed)", {"bulk_s": r["siamsql"]["row_s"]},
+                mode_peak(peaks, "f32", "avx512", threads)))
+    if "torch_skx" in r:
+        tb, ti = r["torch_skx"], r["torch_inst"]
+        f32 = mode_peak(peaks, "f32", "avx512", threads)
+        bf16 = mode_peak(peaks, "bf16", "amx" if peaks and peaks["amx_bf16"] else "avx512bf16", threads)
+        out.append((f"PyTorch f32 ({tb['blas_core']} OpenBLAS, {tb['threads']} torch + {tb['blas_threads']} BLAS thr)",
+                    tb, f32))
+        out.append((f"PyTorch f32 as installed ({ti['blas_core']}, {ti['threads']} torch + {ti['blas_threads']} BLAS "
+                     "thr)", ti, f32))
+        for t in (1, 2):
+            out.append((f"PyTorch bf16 autocast, {t} thr (oneDNN)", r[f"torch_ac{t}"], bf16))
+    return out
+
+
+def sps(r, x):
+    return len(r["lens"]) / statistics.median(x["bulk_s"])
+
+
+def best_torch(r, keys):
+    """The fastest of the given PyTorch rows: (key, sentences/s)."""
+    have = [k for k in keys if k in r]
+    k = max(have, key=lambda k: sps(r, r[k]))
+    return k, sps(r, r[k])
+
+
+def print_engines(r, threads):
+    """One table: every engine's sentences/s, its ratio to the best PyTorch row, its share
+    of its instruction peak, a 16-token query, and its embeddings' cosine to PyTorch f32's."""
+    n, fl = len(r["lens"]), r["flops"]
+    best = best_torch(r, ("torch_skx", "torch_inst", "torch_ac1", "torch_ac2"))[1] if "torch_skx" in r else None
+    ref = unhex(r["torch_skx"]["embs_hex"]) if "torch_skx" in r else None
+    print(f"   {'':62s} {'sent/s':>7s} {'ratio':>6s} {'GFLOP/s':>8s} {'%peak':>6s} {'q med':>6s} {'q p99':>6s} "
+          f"{'cos min':>9s} {'cos mean':>9s} {'RSS MB':>7s}")
+    for name, x, peak in engine_rows(r, threads):
+        t = statistics.median(x["bulk_s"])
+        gf = fl / t / 1e9
+        ratio = f"{n / t / best:5.2f}x" if best else f"{'':6s}"
+        pk = f"{100 * gf / peak:5.0f}%" if peak else f"{'':6s}"
+        q = x.get("query_ms")
+        qs = f"{statistics.median(q):6.2f} {pct(q, 0.99):6.2f}" if q else f"{'':6s} {'':6s}"
+        cs = f"{'':9s} {'':9s}"
+        if ref and x.get("embs_hex"):
+            cmin, cmean = cosines(unhex(x["embs_hex"]), ref)
+            cs = f"{cmin:9.6f} {cmean:9.6f}"
+        rss = f"{x['rss_mb']:7.0f}" if x.get("rss_mb") else f"{'':7s}"
+        print(f"   {name:62s} {n / t:7.1f} {ratio} {gf:8.1f} {pk} {qs} {cs} {rss}")
+    print("   (ratio: to the fastest PyTorch row; %peak: of the kernel's instruction peak, bench/probe.c's one-core "
+          f"figure x {threads}; q: a 16-token query in ms; cos: each passage's embedding against PyTorch f32's)")
+
+
+def print_targets(report):
+    """Issue 15's targets, each with the figure this run measured and met or MISSED."""
+    print("\n== targets (2 threads, same model and texts, this run)")
+    lines = []
+
+    def check(what, value, ok, note=""):
+        lines.append(f"   {what:70s} {value:>18s}  {'met' if ok else 'MISSED'}{note}")
+
+    for shape, r in report.items():
+        m = r["modes"]
+        peaks = r.get("peaks") or {}
+        amx = bool(peaks.get("amx_bf16"))
+        if "torch_skx" in r:
+            k, tf32 = best_torch(r, ("torch_skx", "torch_inst"))
+            v = sps(r, m["f32"]) / tf32
+            check(f"{shape}: siamsql f32 >= 1.2x PyTorch f32 at its best", f"{v:.2f}x", v >= 1.2)
+            k, tbf = best_torch(r, ("torch_ac1", "torch_ac2"))
+            v = sps(r, m["bf16"]) / tbf
+            check(f"{shape}: siamsql bf16 >= 1.5x PyTorch autocast bf16 at its best", f"{v:.2f}x", v >= 1.5,
+                  "" if amx else " (the target is for CPUs with AMX; this one has none)")
+            ref = unhex(r["torch_skx"]["embs_hex"])
+            c = cosines(unhex(m["bf16"]["embs_hex"]), ref)[0]
+            check(f"{shape}: bf16 embeddings' cosine to PyTorch f32 >= 0.9999 (min)", f"{c:.6f}", c >= 0.9999)
+            c = cosines(unhex(m["int8"]["embs_hex"]), ref)[0]
+            check(f"{shape}: int8 embeddings' cosine to PyTorch f32 >= 0.995 (min)", f"{c:.6f}", c >= 0.995)
+        if amx:
+            v = sps(r, m["int8"]) / sps(r, m["bf16"])
+            check(f"{shape}: siamsql int8 faster than bf16 (AMX)", f"{v:.2f}x", v > 1)
+        else:
+            v = sps(r, m["int8"]) / sps(r, m["f32"])
+            check(f"{shape}: siamsql int8 >= 2x siamsql f32 (AVX512-VNNI, no AMX)", f"{v:.2f}x", v >= 2)
+        if shape == "minilm":
+            q = min(statistics.median(m[x]["query_ms"]) for x in ("bf16", "int8"))
+            check("minilm: a 16-token query <= 1.5 ms in bf16 or int8 (median)", f"{q:.2f} ms", q <= 1.5)
+    print("\n".join(lines))
 
 
 def print_shape(shape, r, threads):
@@ -486,53 +740,20 @@ def print_shape(shape, r, threads):
     print(f"== {shape}: {s['L']} layers, hidden {s['H']}, {s['A']} heads, intermediate {s['I']}; "
           f"{n} texts, {sum(r['lens'])} tokens (mean {sum(r['lens']) / n:.1f}, max {max(r['lens'])}); "
           f"{fl / n / 1e9:.2f} GFLOP/text")
-    print(f"   siamsql: encoder kernel {info.get('encoder_kernel')}; OpenBLAS core {info.get('blas_core')} "
-          f"(chosen by {info.get('core_chosen_by')}), "
-          f"{info.get('threads')} threads; siam_import {sq['import_s']:.2f} s, database {sq['db_mb']:.0f} MB")
-    print(f"   sgemm probe (M=512, N,K in {sorted({(x['N'], x['K']) for x in r['probe']['results']})}), core "
-          f"{r['probe']['core']}: peak {peak:.0f} GFLOP/s on {threads} threads, {peak1:.0f} on 1")
-    for x in r["probe"]["results"]:
-        print(f"      N={x['N']:5d} K={x['K']:5d}: {x['gflops']:6.1f} GFLOP/s")
-    rows = []
-
-    def row(name, runs, q=None, rss=None, note=""):
-        t = statistics.median(runs)
-        rows.append((name, n / t, fl / t / 1e9, q, rss, note, t))
-
-    if sq["bulk_s"]:
-        row("siamsql bulk (siam_embed_each)", sq["bulk_s"], sq["query_ms"], sq["rss_mb"],
-            f"runs {', '.join(f'{x:.2f}' for x in sq['bulk_s'])} s")
-    else:
-        print("   (siam_embed_each not in this build: no siamsql bulk figure)")
-    row("siamsql row by row (siam_embed)", sq["row_s"], None, None)
-    if "torch_best" in r:
-        tb, ti = r["torch_best"], r["torch_inst"]
-        row(f"PyTorch best ({tb['blas_core']}, {tb['threads']} torch + {tb['blas_threads']} BLAS thr)",
-            tb["bulk_s"], tb["query_ms"], tb["rss_mb"], f"runs {', '.join(f'{x:.2f}' for x in tb['bulk_s'])} s")
-        row(f"PyTorch as installed ({ti['blas_core']}, {ti['threads']} torch + {ti['blas_threads']} BLAS thr)",
-            ti["bulk_s"], ti["query_ms"],
-            ti["rss_mb"])
-    print(f"   {'':52s} {'sent/s':>8s} {'GFLOP/s':>8s} {'%peak':>6s} {'q med ms':>9s} {'q p99 ms':>9s} {'RSS MB':>7s}")
-    for name, sps, gf, q, rss, note, t in rows:
-        qm = f"{statistics.median(q):9.2f} {pct(q, 0.99):9.2f}" if q else f"{'':9s} {'':9s}"
-        print(f"   {name:52s} {sps:8.1f} {gf:8.1f} {100 * gf / peak:5.0f}% {qm} "
-              f"{(f'{rss:7.0f}' if rss else ''):>7s}  {note}")
-    if "torch_best" in r and sq["bulk_s"]:
-        sb = n / statistics.median(sq["bulk_s"])
-        tb = n / statistics.median(r["torch_best"]["bulk_s"])
-        ti = n / statistics.median(r["torch_inst"]["bulk_s"])
-        qs, qt = statistics.median(sq["query_ms"]), statistics.median(r["torch_best"]["query_ms"])
-        print(f"   ratio siamsql bulk / PyTorch best: {sb / tb:.2f}x   / PyTorch as installed: {sb / ti:.2f}x   "
-              f"query latency PyTorch best / siamsql: {qt / qs:.2f}x")
-        e0, t0 = sq["emb0"], r["torch_best"]["emb0"]
+    print(f"   siamsql: kernels {json.dumps(info.get('kernels'))}, {info.get('threads')} threads; "
+          f"siam_import {sq['import_s']:.2f} s, database {sq['db_mb']:.0f} MB")
+    print(f"   OpenBLAS sgemm probe (M=512, N,K in {sorted({(x['N'], x['K']) for x in r['probe']['results']})}), core "
+          f"{r['probe']['core']}: {peak:.0f} GFLOP/s at best on {threads} threads, {peak1:.0f} on 1")
+    print_engines(r, threads)
+    for mode, x in r["modes"].items():
+        print(f"   siamsql {mode}: bulk runs {', '.join(f'{t:.2f}' for t in x['bulk_s'])} s; bulk vs row by row "
+              f"max |diff| {x.get('bulk_vs_row_maxdiff', float('nan')):.2e}; cold load {1000 * x['cold_s']:.0f} ms "
+              f"({1000 * x['cold_first_s']:.0f} ms in a fresh process); peak RSS {x['rss_mb']:.0f} MB")
+    if "torch_skx" in r:
+        e0, t0 = sq["emb0"], r["torch_skx"]["emb0"]
         if e0 and t0:
-            print(f"   same result check (text 0): max |siamsql - PyTorch| = {max(abs(u - v) for u, v in zip(e0, t0)):.2e}")
-    if "bulk_vs_row_maxdiff" in sq:
-        print(f"   bulk vs row-by-row embeddings: max |diff| {sq['bulk_vs_row_maxdiff']:.2e}")
-    print(f"   {sq['query_tokens']}-token query: siamsql median {statistics.median(sq['query_ms']):.2f} ms, "
-          f"p99 {pct(sq['query_ms'], 0.99):.2f} ms over {len(sq['query_ms'])} calls")
-    print(f"   cold load (first siam_embed in a fresh connection): {1000 * sq['cold_s']:.0f} ms "
-          f"({1000 * sq['cold_first_s']:.0f} ms in a fresh process)")
+            print(f"   same result check (text 0, f32): max |siamsql - PyTorch| = "
+                  f"{max(abs(u - v) for u, v in zip(e0, t0)):.2e}")
     wbytes = 4 * (VOCAB_SIZE * s["H"] + P * s["H"] + 2 * s["H"] + s["L"] * (4 * s["H"] ** 2 + 2 * s["H"] * s["I"]))
     # siamsql's activation arena (model/encoder.c): a chunk of 1024 tokens
     # times (6H + IM) floats, plus one S x (S + HD) attention scratch per
@@ -541,7 +762,7 @@ def print_shape(shape, r, threads):
     abytes = 4 * (1024 * (6 * s["H"] + s["I"]) + min(threads, 8) * S * (S + HD))
     used = sq["rss_mb"] - sq["rss_before_mb"]
     allowed = 1.3 * wbytes / 2 ** 20 + abytes / 2 ** 20
-    print(f"   peak RSS: siamsql process {sq['rss_mb']:.0f} MB, of which Python + SQLite + siamsql.so before any "
+    print(f"   peak RSS (f32): siamsql process {sq['rss_mb']:.0f} MB, of which Python + SQLite + siamsql.so before any "
           f"model {sq['rss_before_mb']:.0f} MB; f32 weights {wbytes / 2 ** 20:.0f} MB, activations "
           f"{abytes / 2 ** 20:.0f} MB\n"
           f"      peak - base = {used:.0f} MB = {used / (wbytes / 2 ** 20):.2f} x weights; "
@@ -561,6 +782,9 @@ if __name__ == "__main__":
     ap.add_argument("--queries-big", type=int, default=30)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--torch-threads", type=int, default=0)
+    ap.add_argument("--compute", default="f32", choices=COMPUTE_MODES)
+    ap.add_argument("--autocast", action="store_true")
+    ap.add_argument("--no-retrieval", action="store_true", help="skip the held-out retrieval per compute mode")
     ap.add_argument("--ids-file")
     ap.add_argument("--nk")
     ap.add_argument("--tmp")

@@ -23,10 +23,11 @@ table=$(mktemp)
     done; printf '\n'
   done; } > "$table"
 ncol=$(echo $shapes | wc -w)
+cpu=$(sed -n 's/^bench: CPU //p' "$in" | head -1)
 gnuplot <<GP
 set terminal pngcairo size 900,480 font ",11"
 set output "$out"
-set title "Sentences per second, same model and texts (higher is better; 2 cores)"
+set title "Sentences per second, same model and texts (higher is better; 2 cores${cpu:+, $cpu})"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
