@@ -31,7 +31,10 @@
 ** "f32" (the default) matches PyTorch to float precision; "bf16" rounds the
 ** dense layers' inputs and weights to bfloat16 and sums the products in
 ** float32, as torch.autocast(dtype=torch.bfloat16) does (AMX tiles where the
-** CPU has them).  Attention, softmax, LayerNorm and GELU stay float32.
+** CPU has them); "int8" quantizes the weights per output channel and the
+** inputs per row and sums the bytes exactly (gemm_int8.h), as ONNX
+** Runtime's dynamic quantization does.  Attention, softmax, LayerNorm,
+** GELU and the dense head stay float32.
 **
 ** Pooling modes are concatenated in sentence-transformers' order
 ** (cls, max, mean, mean_sqrt_len) whatever order the JSON lists them in.

@@ -10,7 +10,7 @@
 ** load time through siam_encoder_param(); a model whose config says
 ** "compute":"bf16" or "int8" also gets the layers' dense weights rounded or
 ** quantized and packed for gemm_bf16.h or gemm_int8.h by
-** siam_encoder_finish (about 1.5x or 1.25x the float32 memory).  The
+** siam_encoder_finish (2 or 1 more bytes per parameter of the layers).  The
 ** forward pass allocates nothing beyond its activation arena and scratch
 ** (sized at load time for one chunk of a batch).
 ** One encoder runs one forward pass at a time.
