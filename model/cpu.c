@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const feature_names[SIAM_CPU_N_FEATURES] = {"avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16",
                                                                "amx_int8"};
@@ -76,6 +77,19 @@ __attribute__((target("amx-tile"))) void siam_amx_release(void) { _tile_release(
 void siam_amx_configure(void) {}
 void siam_amx_release(void) {}
 #endif
+
+long siam_cpu_l2_bytes(void) {
+  static atomic_long known = -1; /* as in siam_cpu_has */
+  long l2 = atomic_load_explicit(&known, memory_order_relaxed);
+  if (l2 < 0) {
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    if (l2 < 256 * 1024 || l2 > 64 * 1024 * 1024) l2 = 1024 * 1024;
+    atomic_store_explicit(&known, l2, memory_order_relaxed);
+  }
+  return l2;
+}
 
 int siam_cpu_has(SiamCpuFeature f) {
   static atomic_int known = -1; /* decided once; threads that race compute the same value */

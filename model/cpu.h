@@ -25,6 +25,10 @@ int siam_cpu_has(SiamCpuFeature f);
 /* The feature's name as lscpu spells it ("avx512_vnni", "amx_int8"). */
 const char *siam_cpu_feature_name(SiamCpuFeature f);
 
+/* Bytes of one core's L2 cache, as the C library reads it (CPUID), or 1 MB
+** where it cannot tell: for the kernels' blocking. */
+long siam_cpu_l2_bytes(void);
+
 /* Loads the tile configuration every AMX kernel of siamsql uses: tiles 0-7
 ** each 16 rows of 64 bytes.  Call on the thread that computes, before its
 ** first tile instruction, and siam_amx_release() after its last; only where
