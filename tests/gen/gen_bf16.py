@@ -14,7 +14,6 @@ comparing against these (cos >= 0.99999) tells the two apart.
 Run from the repository root after gen_fixtures.py:
     /usr/bin/python3 tests/gen/gen_bf16.py
 """
-import json
 import os
 import sys
 
@@ -38,22 +37,7 @@ class Bf16DenseRef(ref.SentenceModelRef):
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
-    for name in sorted(os.listdir(REFS)):
-        r = json.load(open(os.path.join(REFS, name)))
-        model = Bf16DenseRef(r["dir"])
-        emb = model.embed_ids(r["ids"])
-        f64 = torch.tensor(r["embeddings"], dtype=torch.float64)
-        cos = torch.nn.functional.cosine_similarity(emb, f64, dim=1)
-        head = {"model": r["model"], "dim": emb.shape[1]}
-        lines = [json.dumps(head)[:-1] + ","]
-        lines.append(' "embeddings": [\n  ' + ",\n  ".join(
-            json.dumps([float("%.9g" % v) for v in row]) for row in emb.tolist()) + "]}")
-        with open(os.path.join(OUT, name), "w") as f:
-            f.write("\n".join(lines) + "\n")
-        rel = ((emb - f64).abs().max(dim=1).values / f64.abs().max(dim=1).values.clamp(min=1)).max().item()
-        print(f"{r['model']:26s} bf16 vs float: 1 - cos max {(1 - cos).max().item():.2e} "
-              f"mean {(1 - cos).mean().item():.2e}, max |diff| / max(1, |emb|) {rel:.2e}")
+    ref.write_mode_refs(REFS, OUT, Bf16DenseRef, "bf16")
 
 
 if __name__ == "__main__":

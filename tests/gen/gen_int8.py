@@ -18,7 +18,6 @@ these tells the two apart.
 Run from the repository root after gen_fixtures.py:
     /usr/bin/python3 tests/gen/gen_int8.py
 """
-import json
 import os
 import sys
 
@@ -62,21 +61,7 @@ class Int8DenseRef(ref.SentenceModelRef):
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
-    for name in sorted(os.listdir(REFS)):
-        r = json.load(open(os.path.join(REFS, name)))
-        model = Int8DenseRef(r["dir"])
-        emb = model.embed_ids(r["ids"])
-        f64 = torch.tensor(r["embeddings"], dtype=torch.float64)
-        cos = torch.nn.functional.cosine_similarity(emb, f64, dim=1)
-        head = {"model": r["model"], "dim": emb.shape[1]}
-        lines = [json.dumps(head)[:-1] + ","]
-        lines.append(' "embeddings": [\n  ' + ",\n  ".join(
-            json.dumps([float("%.9g" % v) for v in row]) for row in emb.tolist()) + "]}")
-        with open(os.path.join(OUT, name), "w") as f:
-            f.write("\n".join(lines) + "\n")
-        print(f"{r['model']:26s} int8 vs float: 1 - cos max {(1 - cos).max().item():.2e} "
-              f"mean {(1 - cos).mean().item():.2e}")
+    ref.write_mode_refs(REFS, OUT, Int8DenseRef, "int8")
 
 
 if __name__ == "__main__":

@@ -464,3 +464,25 @@ class SentenceModelRef:
     def embed(self, texts):
         ids = [self.tokenizer.encode(t) for t in texts]
         return ids, self.embed_ids(ids)
+
+
+def write_mode_refs(refs_dir, out_dir, model_class, mode):
+    """For a compute mode's reference encoder (model_class, a SentenceModelRef with its own
+    linear()): writes out_dir/<name>.json, {"model", "dim", "embeddings"}, for the ids of
+    every refs_dir/<name>.json, and prints how far the mode lands from the float64
+    embeddings."""
+    os.makedirs(out_dir, exist_ok=True)
+    for name in sorted(os.listdir(refs_dir)):
+        r = json.load(open(os.path.join(refs_dir, name)))
+        emb = model_class(r["dir"]).embed_ids(r["ids"])
+        f64 = torch.tensor(r["embeddings"], dtype=torch.float64)
+        cos = torch.nn.functional.cosine_similarity(emb, f64, dim=1)
+        head = {"model": r["model"], "dim": emb.shape[1]}
+        lines = [json.dumps(head)[:-1] + ","]
+        lines.append(' "embeddings": [\n  ' + ",\n  ".join(
+            json.dumps([float("%.9g" % v) for v in row]) for row in emb.tolist()) + "]}")
+        with open(os.path.join(out_dir, name), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        rel = ((emb - f64).abs().max(dim=1).values / f64.abs().max(dim=1).values.clamp(min=1)).max().item()
+        print(f"{r['model']:26s} {mode} vs float: 1 - cos max {(1 - cos).max().item():.2e} "
+              f"mean {(1 - cos).mean().item():.2e}, max |diff| / max(1, |emb|) {rel:.2e}")
