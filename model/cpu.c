@@ -10,19 +10,12 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const char *const feature_names[SIAM_CPU_N_FEATURES] = {"avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16",
-                                                               "amx_int8"};
-
-const char *siam_cpu_feature_name(SiamCpuFeature f) {
-  return (unsigned)f < SIAM_CPU_N_FEATURES ? feature_names[f] : "?";
-}
-
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <sys/syscall.h>
-#include <unistd.h>
 
 #define ARCH_REQ_XCOMP_PERM 0x1023
 #define XFEATURE_XTILEDATA 18
@@ -91,11 +84,22 @@ long siam_cpu_l2_bytes(void) {
   return l2;
 }
 
+/* The features SIAMSQL_KERNEL leaves: none for "portable" (the tests run
+** the portable and reference kernels that way), no AMX for a name starting
+** with "avx512" ("avx512bf16", "avx512vnni"). */
+static unsigned allowed(unsigned bits) {
+  const char *want = getenv("SIAMSQL_KERNEL");
+  if (!want) return bits;
+  if (strcmp(want, "portable") == 0) return 0;
+  if (strncmp(want, "avx512", 6) == 0) return bits & ~(1u << SIAM_CPU_AMX_BF16 | 1u << SIAM_CPU_AMX_INT8);
+  return bits;
+}
+
 int siam_cpu_has(SiamCpuFeature f) {
   static atomic_int known = -1; /* decided once; threads that race compute the same value */
   int bits = atomic_load_explicit(&known, memory_order_relaxed);
   if (bits < 0) {
-    bits = (int)detect();
+    bits = (int)allowed(detect());
     atomic_store_explicit(&known, bits, memory_order_relaxed);
   }
   return (unsigned)f < SIAM_CPU_N_FEATURES && ((unsigned)bits >> f) & 1;

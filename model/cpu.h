@@ -18,12 +18,11 @@ typedef enum {
   SIAM_CPU_N_FEATURES
 } SiamCpuFeature;
 
-/* 1 if this process may use feature f.  Decided once per process; safe to
-** call from any thread. */
+/* 1 if this process may use feature f: the CPU has it and SIAMSQL_KERNEL
+** does not withhold it ("portable": no feature, so every kernel is the
+** portable or reference one; "avx512bf16", "avx512vnni": no AMX).  Decided
+** once per process; safe to call from any thread. */
 int siam_cpu_has(SiamCpuFeature f);
-
-/* The feature's name as lscpu spells it ("avx512_vnni", "amx_int8"). */
-const char *siam_cpu_feature_name(SiamCpuFeature f);
 
 /* Bytes of one core's L2 cache, as the C library reads it (CPUID), or 1 MB
 ** where it cannot tell: for the kernels' blocking. */

@@ -122,10 +122,8 @@ enum { DENSE_QKV, DENSE_ATTPROJ, DENSE_FC, DENSE_FCPROJ, N_DENSE };
 ** kernel by siam_encoder_finish, and the scratch the rows of x are rounded
 ** or quantized into.  The float32 weights stay beside them. */
 typedef struct {
-  SiamCompute compute[N_DENSE]; /* each kind's precision */
-  unsigned char *w[N_DENSE];    /* L packed matrices of each kind; NULL where f32 */
-  size_t bytes[N_DENSE];        /* of one layer's packed matrix, a multiple of 64 */
-  unsigned char *scratch;       /* rows of x in the product's precision */
+  unsigned char *w[N_DENSE]; /* L packed matrices of each kind (layer_packed_bytes each); NULL for f32 */
+  unsigned char *scratch;    /* rows of x in the model's precision */
 } PackedWeights;
 
 #define N_PACKED (N_DENSE + 1) /* the parts of packed_memory: the four kinds and the scratch */
@@ -269,18 +267,20 @@ static void dense_shape(const SiamEncoder *e, int kind, int *K, int *N) {
 
 static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
 
-/* Bytes of one packed matrix (K, N) in precision c; 0 for f32. */
-static size_t packed_bytes(SiamCompute c, int K, int N) {
-  switch (c) {
+/* Bytes of one layer's packed matrix of a kind, a multiple of 64; 0 for f32. */
+static size_t layer_packed_bytes(const SiamEncoder *e, int kind) {
+  int K, N;
+  dense_shape(e, kind, &K, &N);
+  switch (e->cfg.compute) {
   case SIAM_COMPUTE_BF16: return round64(siam_bf16_packed_elems(K, N) * sizeof(uint16_t));
   case SIAM_COMPUTE_INT8: return round64(siam_int8_packed_bytes(K, N));
   default: return 0;
   }
 }
 
-/* Bytes of scratch a product of M rows of K takes in precision c. */
-static size_t scratch_bytes(SiamCompute c, int M, int K) {
-  switch (c) {
+/* Bytes of scratch a product of M rows of K takes in the model's precision. */
+static size_t scratch_bytes(const SiamEncoder *e, int M, int K) {
+  switch (e->cfg.compute) {
   case SIAM_COMPUTE_BF16: return round64(siam_bf16_scratch_elems(M, K) * sizeof(uint16_t));
   case SIAM_COMPUTE_INT8: return round64(siam_int8_scratch_bytes(M, K));
   default: return 0;
@@ -289,28 +289,22 @@ static size_t scratch_bytes(SiamCompute c, int M, int K) {
 
 /* Bytes of each part of packed_memory, in PackedWeights order (all 0 for
 ** an f32 model); 0 or -1 on overflow. */
-static int packed_sizes(SiamEncoder *e, size_t sizes[N_PACKED]) {
-  PackedWeights *pw = &e->packed;
+static int packed_sizes(const SiamEncoder *e, size_t sizes[N_PACKED]) {
   sizes[N_DENSE] = 0;
   for (int kind = 0; kind < N_DENSE; kind++) {
     int K, N;
     dense_shape(e, kind, &K, &N);
-    pw->compute[kind] = e->cfg.compute;
-    pw->bytes[kind] = packed_bytes(pw->compute[kind], K, N);
-    if (size3(&sizes[kind], pw->bytes[kind], (size_t)e->L, 1)) return -1;
-    size_t scratch = scratch_bytes(pw->compute[kind], e->B, K);
+    if (size3(&sizes[kind], layer_packed_bytes(e, kind), (size_t)e->L, 1)) return -1;
+    size_t scratch = scratch_bytes(e, e->B, K);
     if (scratch > sizes[N_DENSE]) sizes[N_DENSE] = scratch;
   }
   return 0;
 }
 
 static int alloc_packed(SiamEncoder *e, char *err) {
-  size_t sizes[N_PACKED], total = 0;
-  if (packed_sizes(e, sizes)) return siam_errf(err, "encoder: packed weight size overflows");
-  for (int i = 0; i < N_PACKED; i++) {
-    if (sizes[i] > SIZE_MAX - total) return siam_errf(err, "encoder: packed weight size overflows");
-    total += sizes[i];
-  }
+  size_t sizes[N_PACKED], total;
+  if (packed_sizes(e, sizes) || size_sum(&total, sizes, N_PACKED))
+    return siam_errf(err, "encoder: packed weight size overflows");
   if (!total) return 0;
   e->packed_memory = siam_malloc_big(total);
   if (!e->packed_memory) return siam_errf(err, "out of memory (%zu bytes of packed weights)", total);
@@ -350,16 +344,11 @@ int siam_encoder_bytes(const SiamConfig *cfg, size_t *bytes, char err[SIAM_ERRMA
   SiamEncoder e;
   memset(&e, 0, sizeof e);
   derive_sizes(&e, cfg);
-  size_t params[N_FIXED_PARAMS + 2 * SIAM_MAX_HEAD], acts[N_ACTS], packed[N_PACKED], n_params, n_acts, n_packed = 0;
+  size_t params[N_FIXED_PARAMS + 2 * SIAM_MAX_HEAD], acts[N_ACTS], packed[N_PACKED], n_params, n_acts, n_packed;
   int n = param_sizes(&e, params);
   if (n < 0 || size_sum(&n_params, params, n) || act_sizes(&e, acts) || size_sum(&n_acts, acts, N_ACTS) ||
-      packed_sizes(&e, packed))
-    return siam_errf(err, "encoder: size overflows");
-  for (int i = 0; i < N_PACKED; i++) {
-    if (packed[i] > SIZE_MAX / 2 - n_packed) return siam_errf(err, "encoder: size overflows");
-    n_packed += packed[i];
-  }
-  if (n_params > (SIZE_MAX / 2 - sizeof e - n_packed) / sizeof(float) - n_acts)
+      packed_sizes(&e, packed) || size_sum(&n_packed, packed, N_PACKED) ||
+      n_params > (SIZE_MAX - sizeof e - n_packed) / sizeof(float) - n_acts)
     return siam_errf(err, "encoder: size overflows");
   *bytes = sizeof e + (n_params + n_acts) * sizeof(float) + n_packed;
   return 0;
@@ -548,32 +537,21 @@ static void transpose(float *m, float *tmp, size_t R, size_t C) {
   siam_pool_run(transpose_part, &t, (int)(R / 32 + 1));
 }
 
-/* Layer l's float32 weight (K, N after relayout) and bias of a dense kind. */
-static float *dense_weight(const SiamEncoder *e, int kind, size_t l) {
+/* Layer l's float32 weight (K, N after relayout) and bias of a dense kind:
+** each kind's tensors are stacked over the layers. */
+static void dense_params(const SiamEncoder *e, int kind, size_t l, const float **weight, const float **bias) {
   const ParameterTensors *p = &e->params;
-  size_t H = e->H, IM = e->IM;
-  switch (kind) {
-  case DENSE_QKV: return p->qkvw + l * 3 * H * H;
-  case DENSE_ATTPROJ: return p->attprojw + l * H * H;
-  case DENSE_FC: return p->fcw + l * IM * H;
-  default: return p->fcprojw + l * H * IM;
-  }
-}
-
-static const float *dense_bias(const SiamEncoder *e, int kind, size_t l) {
-  const ParameterTensors *p = &e->params;
-  size_t H = e->H, IM = e->IM;
-  switch (kind) {
-  case DENSE_QKV: return p->qkvb + l * 3 * H;
-  case DENSE_ATTPROJ: return p->attprojb + l * H;
-  case DENSE_FC: return p->fcb + l * IM;
-  default: return p->fcprojb + l * H;
-  }
+  const float *const w[N_DENSE] = {p->qkvw, p->attprojw, p->fcw, p->fcprojw};
+  const float *const b[N_DENSE] = {p->qkvb, p->attprojb, p->fcb, p->fcprojb};
+  int K, N;
+  dense_shape(e, kind, &K, &N);
+  *weight = w[kind] + l * (size_t)K * (size_t)N;
+  *bias = b[kind] + l * (size_t)N;
 }
 
 static const void *dense_packed(const SiamEncoder *e, int kind, size_t l) {
-  const PackedWeights *pw = &e->packed;
-  return pw->w[kind] ? pw->w[kind] + l * pw->bytes[kind] : NULL;
+  const unsigned char *w = e->packed.w[kind];
+  return w ? w + l * layer_packed_bytes(e, kind) : NULL;
 }
 
 typedef struct {
@@ -586,13 +564,14 @@ typedef struct {
 static void pack_part(void *ctx, int part, int parts) {
   const PackJob *job = ctx;
   SiamEncoder *e = job->e;
-  PackedWeights *pw = &e->packed;
   int K, N;
   dense_shape(e, job->kind, &K, &N);
   for (size_t l = (size_t)e->L * part / parts; l < (size_t)e->L * (part + 1) / parts; l++) {
-    void *dst = pw->w[job->kind] + l * pw->bytes[job->kind];
-    if (pw->compute[job->kind] == SIAM_COMPUTE_BF16) siam_bf16_pack(dst, dense_weight(e, job->kind, l), K, N);
-    else siam_int8_pack(dst, dense_weight(e, job->kind, l), K, N);
+    void *dst = e->packed.w[job->kind] + l * layer_packed_bytes(e, job->kind);
+    const float *weight, *bias;
+    dense_params(e, job->kind, l, &weight, &bias);
+    if (e->cfg.compute == SIAM_COMPUTE_BF16) siam_bf16_pack(dst, weight, K, N);
+    else siam_int8_pack(dst, weight, K, N);
   }
 }
 
@@ -810,13 +789,14 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
 static void dense_forward(const SiamEncoder *e, int kind, size_t l, float *out, const float *inp, int T) {
   int K, N;
   dense_shape(e, kind, &K, &N);
-  const float *bias = dense_bias(e, kind, l);
-  switch (e->packed.compute[kind]) {
+  const float *weight, *bias;
+  dense_params(e, kind, l, &weight, &bias);
+  switch (e->cfg.compute) {
   case SIAM_COMPUTE_BF16:
     siam_linear_bf16(out, inp, dense_packed(e, kind, l), bias, T, K, N, (uint16_t *)e->packed.scratch);
     break;
   case SIAM_COMPUTE_INT8: siam_linear_int8(out, inp, dense_packed(e, kind, l), bias, T, K, N, e->packed.scratch); break;
-  default: matmul_forward(out, inp, dense_weight(e, kind, l), bias, T, K, N); break;
+  default: matmul_forward(out, inp, weight, bias, T, K, N); break;
   }
 }
 

@@ -17,8 +17,6 @@
 */
 #include "gemm.h"
 
-#include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cpu.h"
@@ -26,9 +24,7 @@
 
 #define MR 6  /* rows per register tile */
 #define NR 64 /* columns per register tile: four zmm */
-#define MR_NARROW 12 /* rows per tile of a panel of at most 32 columns (attention's
-                     ** p v, N = head size 32): two zmm a row, so all 24
-                     ** accumulators do work instead of half of them */
+#define MR_NARROW 12 /* rows per tile of a panel of at most 32 columns: two zmm a row */
 /* How W is read, by the number of rows of x.  Many rows: each tile runs
 ** over K, or a block of it (k_block_for), prefetching W 16 rows ahead.  Few rows (a short query):
 ** the product is limited by reading W from memory, so K is cut into blocks
@@ -67,127 +63,81 @@ static int k_block_for(int K) {
 #define AVX512 __attribute__((target("avx512f"), optimize("O3")))
 #endif
 
-/* One R x NR tile of out (R <= MR rows; a constant once inlined, so the
-** loops unroll and the accumulators stay in registers).  m0..m3 select the
-** columns of each group of 16 that exist (all of them but at the edge). */
-AVX512 static inline __attribute__((always_inline)) void tile(const int R, const int full, float *out, size_t ldo,
-                                                               const float *x, size_t ldx, const float *w, size_t ldw,
-                                                               const float *bias, int K, int rows_left, int ahead_rows, int first,
-                                                               __mmask16 m0, __mmask16 m1, __mmask16 m2,
-                                                               __mmask16 m3) {
+/* One tile of out: R rows by NV zmm of columns, R and NV constants once
+** inlined, so the loops unroll and the accumulators stay in registers.
+** NV = 4 (a panel of NR columns) with R <= MR, or NV = 2 (a panel of at
+** most 32 columns: attention's p v, N = head size 32) with R <= MR_NARROW,
+** so that all 24 accumulators do work.  m0..m3 select the columns of each
+** group of 16 that exist (all of them but at the edge). */
+AVX512 static inline __attribute__((always_inline)) void tile(const int R, const int NV, const int full, float *out,
+                                                               size_t ldo, const float *x, size_t ldx, const float *w,
+                                                               size_t ldw, const float *bias, int K, int rows_left,
+                                                               int ahead_rows, int first, __mmask16 m0, __mmask16 m1,
+                                                               __mmask16 m2, __mmask16 m3) {
   const __mmask16 mask[4] = {m0, m1, m2, m3};
-  __m512 acc[MR][4];
-  _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)
+  __m512 acc[MR_NARROW][4];
+  _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)
       acc[r][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[j], out + r * ldo + 16 * j);
 #define TILE_STEP(k)                                                                                     \
   do {                                                                                                   \
     const float *wk = w + (size_t)(k) * ldw;                                                             \
-    __m512 w0 = full ? _mm512_loadu_ps(wk) : _mm512_maskz_loadu_ps(m0, wk);                              \
-    __m512 w1 = full ? _mm512_loadu_ps(wk + 16) : _mm512_maskz_loadu_ps(m1, wk + 16);                    \
-    __m512 w2 = full ? _mm512_loadu_ps(wk + 32) : _mm512_maskz_loadu_ps(m2, wk + 32);                    \
-    __m512 w3 = full ? _mm512_loadu_ps(wk + 48) : _mm512_maskz_loadu_ps(m3, wk + 48);                    \
-    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                \
+    __m512 wv[4];                                                                                        \
+    _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)                                                 \
+        wv[j] = full ? _mm512_loadu_ps(wk + 16 * j) : _mm512_maskz_loadu_ps(mask[j], wk + 16 * j);      \
+    _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) {                                               \
       __m512 a = _mm512_set1_ps(x[r * ldx + (k)]);                                                       \
-      acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);                                                     \
-      acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);                                                     \
-      acc[r][2] = _mm512_fmadd_ps(a, w2, acc[r][2]);                                                     \
-      acc[r][3] = _mm512_fmadd_ps(a, w3, acc[r][3]);                                                     \
+      _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) acc[r][j] = _mm512_fmadd_ps(a, wv[j], acc[r][j]); \
     }                                                                                                    \
   } while (0)
   int k = 0;
   for (; k < K && k < rows_left - ahead_rows; k++) {
     const char *ahead = (const char *)(w + (size_t)(k + ahead_rows) * ldw);
-    _mm_prefetch(ahead, _MM_HINT_T1);
-    _mm_prefetch(ahead + 64, _MM_HINT_T1);
-    _mm_prefetch(ahead + 128, _MM_HINT_T1);
-    _mm_prefetch(ahead + 192, _MM_HINT_T1);
+    _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) _mm_prefetch(ahead + 64 * j, _MM_HINT_T1);
     TILE_STEP(k);
   }
   for (; k < K; k++) TILE_STEP(k);
 #undef TILE_STEP
-  _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+  _Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) {
     __m512 b = bias ? _mm512_maskz_loadu_ps(mask[j], bias + 16 * j) : _mm512_setzero_ps(); /* NULL but at the end */
-    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+    _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)
         _mm512_mask_storeu_ps(out + r * ldo + 16 * j, mask[j], _mm512_add_ps(acc[r][j], b));
   }
 }
 
-#define DEFINE_TILE(R)                                                                                           \
-  AVX512 static void tile_##R(float *out, size_t ldo, const float *x, size_t ldx, const float *w, size_t ldw,    \
-                              const float *bias, int K, int rows_left, int ahead, int first,                     \
-                              const __mmask16 mask[4]) {                                                         \
-    if (mask[3] == 0xFFFF) /* a whole panel: plain loads */                                                      \
-      tile(R, 1, out, ldo, x, ldx, w, ldw, bias, K, rows_left, ahead, first, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF);    \
+#define DEFINE_TILE(name, R, NV)                                                                                 \
+  AVX512 static void name(float *out, size_t ldo, const float *x, size_t ldx, const float *w, size_t ldw,        \
+                          const float *bias, int K, int rows_left, int ahead, int first, const __mmask16 mask[4]) { \
+    if (mask[NV - 1] == 0xFFFF) /* every column: plain loads */                                                  \
+      tile(R, NV, 1, out, ldo, x, ldx, w, ldw, bias, K, rows_left, ahead, first, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF); \
     else                                                                                                         \
-      tile(R, 0, out, ldo, x, ldx, w, ldw, bias, K, rows_left, ahead, first, mask[0], mask[1], mask[2], mask[3]);\
+      tile(R, NV, 0, out, ldo, x, ldx, w, ldw, bias, K, rows_left, ahead, first, mask[0], mask[1], mask[2],      \
+           mask[3]);                                                                                             \
   }
 
-DEFINE_TILE(1)
-DEFINE_TILE(2)
-DEFINE_TILE(3)
-DEFINE_TILE(4)
-DEFINE_TILE(5)
-DEFINE_TILE(6)
+DEFINE_TILE(tile_1, 1, 4)
+DEFINE_TILE(tile_2, 2, 4)
+DEFINE_TILE(tile_3, 3, 4)
+DEFINE_TILE(tile_4, 4, 4)
+DEFINE_TILE(tile_5, 5, 4)
+DEFINE_TILE(tile_6, 6, 4)
+DEFINE_TILE(narrow_1, 1, 2)
+DEFINE_TILE(narrow_2, 2, 2)
+DEFINE_TILE(narrow_3, 3, 2)
+DEFINE_TILE(narrow_4, 4, 2)
+DEFINE_TILE(narrow_5, 5, 2)
+DEFINE_TILE(narrow_6, 6, 2)
+DEFINE_TILE(narrow_7, 7, 2)
+DEFINE_TILE(narrow_8, 8, 2)
+DEFINE_TILE(narrow_9, 9, 2)
+DEFINE_TILE(narrow_10, 10, 2)
+DEFINE_TILE(narrow_11, 11, 2)
+DEFINE_TILE(narrow_12, 12, 2)
 
 typedef void (*TileFn)(float *, size_t, const float *, size_t, const float *, size_t, const float *, int, int, int,
                        int, const __mmask16[4]);
 static const TileFn tiles[MR + 1] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6};
-
-/* tile() for a panel of at most 32 columns: R <= MR_NARROW rows by two
-** zmm, the same sums in the same order. */
-AVX512 static inline __attribute__((always_inline)) void tile_narrow(const int R, float *out, size_t ldo,
-                                                                      const float *x, size_t ldx, const float *w,
-                                                                      size_t ldw, const float *bias, int K, int first,
-                                                                      __mmask16 m0, __mmask16 m1) {
-  __m512 acc[MR_NARROW][2];
-  _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) {
-    acc[r][0] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, out + r * ldo);
-    acc[r][1] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, out + r * ldo + 16);
-  }
-  for (int k = 0; k < K; k++) {
-    const float *wk = w + (size_t)k * ldw;
-    __m512 w0 = _mm512_maskz_loadu_ps(m0, wk), w1 = _mm512_maskz_loadu_ps(m1, wk + 16);
-    _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) {
-      __m512 a = _mm512_set1_ps(x[r * ldx + k]);
-      acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);
-    }
-  }
-  __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-  __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-  _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) {
-    _mm512_mask_storeu_ps(out + r * ldo, m0, _mm512_add_ps(acc[r][0], b0));
-    _mm512_mask_storeu_ps(out + r * ldo + 16, m1, _mm512_add_ps(acc[r][1], b1));
-  }
-}
-
-#define DEFINE_NARROW(R)                                                                                         \
-  AVX512 static void narrow_##R(float *out, size_t ldo, const float *x, size_t ldx, const float *w, size_t ldw,  \
-                                const float *bias, int K, int first, __mmask16 m0, __mmask16 m1) {               \
-    tile_narrow(R, out, ldo, x, ldx, w, ldw, bias, K, first, m0, m1);                                            \
-  }
-DEFINE_NARROW(1)
-DEFINE_NARROW(2)
-DEFINE_NARROW(3)
-DEFINE_NARROW(4)
-DEFINE_NARROW(5)
-DEFINE_NARROW(6)
-DEFINE_NARROW(7)
-DEFINE_NARROW(8)
-DEFINE_NARROW(9)
-DEFINE_NARROW(10)
-DEFINE_NARROW(11)
-DEFINE_NARROW(12)
-
-typedef void (*NarrowFn)(float *, size_t, const float *, size_t, const float *, size_t, const float *, int, int,
-                         __mmask16, __mmask16);
-static const NarrowFn narrows[MR_NARROW + 1] = {NULL,     narrow_1, narrow_2, narrow_3,  narrow_4,  narrow_5, narrow_6,
-                                                narrow_7, narrow_8, narrow_9, narrow_10, narrow_11, narrow_12};
-
-static int cpu_has_avx512(void) {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f");
-}
+static const TileFn narrows[MR_NARROW + 1] = {NULL,     narrow_1, narrow_2, narrow_3,  narrow_4,  narrow_5, narrow_6,
+                                              narrow_7, narrow_8, narrow_9, narrow_10, narrow_11, narrow_12};
 
 /* Columns [n0, n0 + NR) of rows [m0, m1). */
 static void panel_rows(const Linear *L, int n0, int m0, int m1) {
@@ -201,25 +151,17 @@ static void panel_rows(const Linear *L, int n0, int m0, int m1) {
     int kc = L->K - k0 < k_block ? L->K - k0 : k_block;
     const float *bias = L->bias && k0 + kc == L->K ? L->bias + n0 : NULL;
     const float *w = L->w + (size_t)k0 * L->ldw + n0;
-    if (mask[2] == 0) { /* at most 32 columns */
-      for (int m = m0; m < m1; m += MR_NARROW) {
-        int rows = m1 - m < MR_NARROW ? m1 - m : MR_NARROW;
-        narrows[rows](L->out + m * L->ldo + n0, L->ldo, L->inp + m * L->ldi + k0, L->ldi, w, L->ldw, bias, kc,
-                      k0 == 0, mask[0], mask[1]);
-      }
-      continue;
-    }
-    for (int m = m0; m < m1; m += MR) {
-      int rows = m1 - m < MR ? m1 - m : MR;
-      tiles[rows](L->out + m * L->ldo + n0, L->ldo, L->inp + m * L->ldi + k0, L->ldi, w, L->ldw, bias, kc,
-                  L->K - k0, ahead, k0 == 0, mask);
+    int narrow = mask[2] == 0, mr = narrow ? MR_NARROW : MR;
+    for (int m = m0; m < m1; m += mr) {
+      int rows = m1 - m < mr ? m1 - m : mr;
+      (narrow ? narrows : tiles)[rows](L->out + m * L->ldo + n0, L->ldo, L->inp + m * L->ldi + k0, L->ldi, w, L->ldw,
+                                       bias, kc, L->K - k0, ahead, k0 == 0, mask);
     }
   }
 }
 
 #else
 #define HAVE_NATIVE 0
-static int cpu_has_avx512(void) { return 0; }
 static void panel_rows(const Linear *L, int n0, int m0, int m1) { (void)L, (void)n0, (void)m0, (void)m1; }
 #endif
 
@@ -293,16 +235,7 @@ GENERIC_CLONES static void generic_rows(const Linear *L, int n0, int n1, int m0,
   }
 }
 
-int siam_linear_native(void) {
-  static atomic_int native = -1; /* decided once; threads that race compute the same value */
-  int n = atomic_load_explicit(&native, memory_order_relaxed);
-  if (n < 0) {
-    const char *kernel = getenv("SIAMSQL_KERNEL"); /* "portable": the tests run both kernels */
-    n = HAVE_NATIVE && cpu_has_avx512() && !(kernel && strcmp(kernel, "portable") == 0);
-    atomic_store_explicit(&native, n, memory_order_relaxed);
-  }
-  return n;
-}
+int siam_linear_native(void) { return HAVE_NATIVE && siam_cpu_has(SIAM_CPU_AVX512F); }
 
 static void linear_part(void *ctx, int part, int parts) {
   const Linear *L = ctx;

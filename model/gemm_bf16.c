@@ -12,7 +12,6 @@
 */
 #include "gemm_bf16.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -284,9 +283,7 @@ int siam_bf16_kernel_available(SiamBf16Kernel k) {
 }
 
 SiamBf16Kernel siam_bf16_kernel(void) {
-  const char *want = getenv("SIAMSQL_KERNEL");
-  if (want && strcmp(want, "portable") == 0) return SIAM_BF16_REFERENCE;
-  if (!(want && strcmp(want, "avx512bf16") == 0) && siam_bf16_kernel_available(SIAM_BF16_AMX)) return SIAM_BF16_AMX;
+  if (siam_bf16_kernel_available(SIAM_BF16_AMX)) return SIAM_BF16_AMX;
   if (siam_bf16_kernel_available(SIAM_BF16_AVX512)) return SIAM_BF16_AVX512;
   return SIAM_BF16_REFERENCE;
 }

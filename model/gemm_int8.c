@@ -19,7 +19,6 @@
 
 #include <math.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -417,9 +416,7 @@ int siam_int8_kernel_available(SiamInt8Kernel k) {
 }
 
 SiamInt8Kernel siam_int8_kernel(void) {
-  const char *want = getenv("SIAMSQL_KERNEL");
-  if (want && strcmp(want, "portable") == 0) return SIAM_INT8_REFERENCE;
-  if (!(want && strcmp(want, "avx512vnni") == 0) && siam_int8_kernel_available(SIAM_INT8_AMX)) return SIAM_INT8_AMX;
+  if (siam_int8_kernel_available(SIAM_INT8_AMX)) return SIAM_INT8_AMX;
   if (siam_int8_kernel_available(SIAM_INT8_VNNI)) return SIAM_INT8_VNNI;
   return SIAM_INT8_REFERENCE;
 }

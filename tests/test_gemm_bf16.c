@@ -80,8 +80,9 @@ static void test_kernels(void) {
                                   {100, 96, 17}, {47, 1536, 384}, {64, 384, 1536}, {2, 7, 3}};
   for (int k = SIAM_BF16_REFERENCE; k <= SIAM_BF16_AMX; k++) {
     if (!siam_bf16_kernel_available((SiamBf16Kernel)k)) {
-      printf("  bf16 %s kernel: skipped, this CPU lacks %s\n", siam_bf16_kernel_name((SiamBf16Kernel)k),
-             k == SIAM_BF16_AMX ? "AMX-BF16 tiles (or the kernel's permission for them)" : "AVX512-BF16");
+      printf("  bf16 %s kernel: skipped, it needs %s (not on this CPU, or held back by SIAMSQL_KERNEL)\n",
+             siam_bf16_kernel_name((SiamBf16Kernel)k),
+             k == SIAM_BF16_AMX ? "AMX-BF16 tiles and the kernel's permission for them" : "AVX512-BF16");
       continue;
     }
     double worst = 0;

@@ -176,8 +176,9 @@ int main(void) {
   for (int k = SIAM_INT8_REFERENCE; k <= SIAM_INT8_AMX; k++) {
     if (siam_int8_kernel_available((SiamInt8Kernel)k)) test_kernel((SiamInt8Kernel)k);
     else
-      printf("  int8 %s kernel: skipped, this CPU lacks %s\n", siam_int8_kernel_name((SiamInt8Kernel)k),
-             k == SIAM_INT8_AMX ? "AMX-INT8 tiles (amx_int8, or the kernel's permission for them)"
+      printf("  int8 %s kernel: skipped, it needs %s (not on this CPU, or held back by SIAMSQL_KERNEL)\n",
+             siam_int8_kernel_name((SiamInt8Kernel)k),
+             k == SIAM_INT8_AMX ? "AMX-INT8 tiles (amx_int8) and the kernel's permission for them"
                                 : "AVX512-VNNI (avx512_vnni)");
   }
   printf("  int8 kernel chosen here: %s\n", siam_int8_kernel_name(siam_int8_kernel()));
